@@ -1,0 +1,3 @@
+from painterly.cli.main import main
+
+raise SystemExit(main())

@@ -1,0 +1,88 @@
+"""``painterly`` entry point: parse, dispatch, and turn user errors into one line and
+exit code 2 (no traceback)."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+from painterly.errors import PainterlyError
+
+__all__ = ["main"]
+
+EXIT_USAGE = 2
+EXIT_INTERRUPTED = 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """ArgumentParser whose errors are one line (no usage dump) and exit 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message}\n")
+
+
+class _NoteHandler(logging.Handler):
+    def emit(self, record: logging.LogRecord) -> None:
+        from tqdm import tqdm
+
+        tqdm.write(f"note: {record.getMessage()}", file=sys.stderr)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from painterly.cli import stylize as stylize_cmd
+
+    parser = _Parser(prog="painterly", description="Neural style transfer that keeps faces recognisable.")
+    parser.add_argument("--version", action="store_true", help="print the version and exit")
+    sub = parser.add_subparsers(dest="command", parser_class=_Parser)
+    stylize_cmd.add_parser(sub)
+    sub.add_parser("backbones", help="list the loss networks and where their weights come from")
+    return parser
+
+
+def _list_backbones() -> int:
+    from painterly.backbones import list_backbones, resolve_backbone_name
+
+    for name, text in list_backbones().items():
+        print(f"{name:20s} {text}")
+    print(f"\nauto resolves to: {resolve_backbone_name('auto').reason}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # --help, or a usage error already printed on one line
+        return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
+    logger = logging.getLogger("painterly")
+    if not any(isinstance(h, _NoteHandler) for h in logger.handlers):
+        logger.addHandler(_NoteHandler())
+    logger.setLevel(logging.INFO)
+    logger.propagate = False
+    if args.version:
+        from painterly import __version__
+
+        print(__version__)
+        return 0
+    try:
+        if args.command == "stylize":
+            from painterly.cli import stylize as stylize_cmd
+
+            return stylize_cmd.run(args)
+        if args.command == "backbones":
+            return _list_backbones()
+    except PainterlyError as exc:
+        print(f"painterly: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        print("painterly: interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    parser.print_help()
+    return EXIT_USAGE
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

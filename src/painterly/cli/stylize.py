@@ -1,0 +1,234 @@
+"""``painterly stylize``: flags -> GatysConfig -> one Stylizer run -> files.
+
+Flag defaults come from :class:`painterly.GatysConfig` (no second copy here): a flag
+left out is not passed, so the library's default applies.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from painterly.errors import ConfigError, ImageError, NonFiniteLossError
+from painterly.methods import GatysConfig, ProgressEvent, Stylizer, StylizeResult
+from painterly.methods.config import INITS, LAYER_WEIGHT_PRESETS, OPTIMIZERS, ORIGINAL_COLORS
+
+__all__ = ["add_parser", "config_from_args", "run"]
+
+_DEFAULTS = GatysConfig()
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    try:
+        values = tuple(float(v) for v in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
+    return values
+
+
+def _names(text: str) -> tuple[str, ...]:
+    return tuple(v.strip() for v in text.split(",") if v.strip())
+
+
+def _layer_weights(text: str) -> str | tuple[float, ...]:
+    return text if text in LAYER_WEIGHT_PRESETS else _floats(text)
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+
+
+def _d(name: str) -> str:
+    value = getattr(_DEFAULTS, name)
+    return f" (default: {value})"
+
+
+def add_parser(sub: Any) -> argparse.ArgumentParser:
+    p = sub.add_parser("stylize", help="stylise a photo with one or more paintings (Gatys et al.)")
+    p.add_argument("content", help="content image (photo)")
+    p.add_argument("--style", "-s", action="append", required=True, help="style image; repeat to blend several")
+    p.add_argument("--style-weights", type=_floats, dest="style_blend", help="blend weights, e.g. 0.7,0.3")
+    p.add_argument("-o", "--output", required=True, help="output image (.png or .jpg)")
+    g = p.add_argument_group("image")
+    g.add_argument("--size", type=int, help="output long side in pixels" + _d("size"))
+    g.add_argument("--style-scale", type=_number, help="style image size relative to output" + _d("style_scale"))
+    g.add_argument("--original-colors", choices=ORIGINAL_COLORS, help="keep the photo's colours")
+    g.add_argument("--fit-memory", action="store_true", default=None, help="downscale when the size does not fit")
+    n = p.add_argument_group("network and losses")
+    n.add_argument("--backbone", help="auto, vgg19 or efficientnet-lite0" + _d("backbone"))
+    n.add_argument("--weights", help="backbone weights file (torchvision format for vgg19)")
+    n.add_argument("--pooling", choices=("avg", "max"), help="VGG pooling" + _d("pooling"))
+    n.add_argument("--content-layers", type=_names, help="comma-separated tap names (backbone default)")
+    n.add_argument("--style-layers", type=_names, help="comma-separated tap names (backbone default)")
+    n.add_argument(
+        "--layer-weights", type=_layer_weights,
+        help=f"{', '.join(LAYER_WEIGHT_PRESETS)} or numbers" + _d("layer_weights"),
+    )
+    n.add_argument("--statistic", choices=("gram", "wasserstein"), help="style statistic" + _d("statistic"))
+    n.add_argument("--content-weight", type=_number, help="alpha" + _d("content_weight"))
+    n.add_argument("--style-weight", type=_number, help="beta" + _d("style_weight"))
+    n.add_argument("--tv-weight", type=_number, help="total variation" + _d("tv_weight"))
+    o = p.add_argument_group("optimisation")
+    o.add_argument("--optimizer", choices=OPTIMIZERS, help=_d("optimizer").strip())
+    o.add_argument("--lr", type=_number, help="Adam learning rate" + _d("lr"))
+    o.add_argument("--init", help=f"{', '.join(INITS)} or an image file" + _d("init"))
+    o.add_argument("--iterations", type=int, help="steps at the final scale" + _d("iterations"))
+    o.add_argument("--coarse-iterations", type=int, help="steps at each coarser scale" + _d("coarse_iterations"))
+    o.add_argument("--no-multiscale", dest="multiscale", action="store_false", default=None,
+                   help="optimise at the final size only")
+    o.add_argument("--min-size", type=int, help="coarsest scale's long side" + _d("min_size"))
+    o.add_argument("--ema", type=_number, help="average iterates with this decay, 0 = off" + _d("ema"))
+    o.add_argument("--seed", type=int, help="random seed" + _d("seed"))
+    o.add_argument("--device", help="auto, cpu, cuda or mps" + _d("device"))
+    r = p.add_argument_group("records")
+    r.add_argument("--snapshot-every", type=int, default=0, metavar="N", help="save the evolving image every N steps")
+    r.add_argument("--snapshot-dir", help="where snapshots go (default: OUTPUT_snapshots/)")
+    r.add_argument("--log", help="JSON-lines loss log, one line per step")
+    r.add_argument("--loss-plot", help="loss-curve PNG")
+    r.add_argument("--contact-sheet", help="PNG with content, style(s), result and the evolving image")
+    r.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    return p
+
+
+_CONFIG_FIELDS = set(GatysConfig.__dataclass_fields__)
+
+
+def config_from_args(args: argparse.Namespace) -> GatysConfig:
+    """Only flags the user gave are passed; the rest keep the library's defaults."""
+    given = {k: v for k, v in vars(args).items() if k in _CONFIG_FIELDS and v is not None}
+    return GatysConfig(**given)
+
+
+def _check_paths(args: argparse.Namespace) -> tuple[Path, list[Path]]:
+    out = Path(args.output)
+    inputs = [Path(args.content), *map(Path, args.style)]
+    from PIL import Image
+
+    if out.suffix.lower() not in Image.registered_extensions():
+        raise ImageError(f"{out}: unknown image extension {out.suffix!r} (use .png or .jpg)")
+    if out.is_dir():
+        raise ImageError(f"{out}: is a directory, expected an output file name")
+    for src in inputs:
+        if (src.exists() and out.exists() and os.path.samefile(src, out)) or out.resolve() == src.resolve():
+            raise ImageError(f"{out}: refusing to overwrite the input image {src}")
+    extra = [args.log, args.loss_plot, args.contact_sheet]
+    for path in extra:
+        if path and any(Path(path).resolve() == src.resolve() for src in inputs):
+            raise ImageError(f"{path}: refusing to overwrite the input image")
+    return out, inputs
+
+
+def _write_json(path: Path, data: dict[str, Any]) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(data, fh, indent=2, default=str)
+    os.replace(tmp, path)
+
+
+def run(args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from painterly import __version__
+    from painterly.image import load_image, save_image
+    from painterly.report import contact_sheet, loss_curve
+
+    out, inputs = _check_paths(args)
+    if args.snapshot_every < 0:
+        raise ConfigError("--snapshot-every must be >= 0")
+    config = config_from_args(args)
+    content = load_image(args.content)
+    for s in args.style:
+        load_image(s)  # fail before the network loads
+    out.parent.mkdir(parents=True, exist_ok=True)
+    stylizer = Stylizer(list(args.style), config)
+    print(f"backbone: {stylizer.choice.name} ({stylizer.choice.reason})", file=sys.stderr)
+
+    snapshot_dir = Path(args.snapshot_dir) if args.snapshot_dir else out.with_name(out.stem + "_snapshots")
+    log_fh = open(args.log, "w") if args.log else None  # noqa: SIM115 - closed in finally
+    frames: list[tuple[str, Any]] = []
+    bar = None if args.quiet else tqdm(total=1, unit="step", dynamic_ncols=True, file=sys.stderr, mininterval=0.5)
+    frame_every = args.snapshot_every
+
+    def on_event(ev: ProgressEvent) -> None:
+        nonlocal frame_every
+        if bar is not None:
+            bar.total = ev.total_steps
+            bar.set_description(f"scale {ev.scale + 1}/{ev.n_scales} {ev.size[1]}x{ev.size[0]}")
+            bar.set_postfix(loss=f"{ev.losses['total']:.4g}", refresh=False)
+            bar.update(1)
+        if log_fh is not None:
+            log_fh.write(json.dumps({"step": ev.step, "scale": ev.scale, "size": list(ev.size),
+                                     "elapsed": round(ev.elapsed, 4), **ev.losses}) + "\n")
+        if not frame_every and args.contact_sheet:
+            frame_every = max(1, math.ceil(ev.total_steps / 6))
+        if frame_every and ev.step % frame_every == 0:
+            img = ev.image()
+            if args.snapshot_every:
+                snapshot_dir.mkdir(parents=True, exist_ok=True)
+                save_image(img, snapshot_dir / f"step_{ev.step:05d}.png")
+            if args.contact_sheet:
+                frames.append((f"step {ev.step}", img))
+
+    exit_code = 0
+    result: StylizeResult | None = None
+    try:
+        result = stylizer.stylize(content, callback=on_event)
+    except NonFiniteLossError as exc:
+        if exc.last_good is not None:
+            save_image(exc.last_good, out, protect=inputs)  # type: ignore[arg-type]
+            print(f"painterly: error: {exc}; the last good image is in {out}", file=sys.stderr)
+        else:
+            print(f"painterly: error: {exc}", file=sys.stderr)
+        return 1
+    finally:
+        if bar is not None:
+            bar.close()
+        if log_fh is not None:
+            log_fh.close()
+    save_image(result.image, out, protect=inputs)
+    if result.interrupted:
+        print(f"painterly: interrupted after {result.steps} steps; best image so far written to {out}",
+              file=sys.stderr)
+        exit_code = 130
+    record = {
+        "painterly": __version__,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        "content": str(args.content),
+        "styles": list(args.style),
+        "output": str(out),
+        "backbone": {"name": result.backbone.name, "reason": result.backbone.reason,
+                     "weights": stylizer.backbone.weights_path},
+        "device": str(stylizer.device),
+        "config": result.config.to_dict(),
+        "content_layers": list(stylizer.content_layers),
+        "style_layers": list(stylizer.style_layers),
+        "layer_weights": list(stylizer.layer_weights),
+        "final_losses": result.losses,
+        "steps": result.steps,
+        "seconds": round(result.elapsed, 3),
+        "interrupted": result.interrupted,
+    }
+    _write_json(out.with_suffix(".json"), record)
+    if args.loss_plot and result.history:
+        loss_curve(result.history, args.loss_plot)
+    if args.contact_sheet:
+        tiles = [("content", content), *((f"style {i + 1}", load_image(s)) for i, s in enumerate(args.style))]
+        tiles += [*frames, ("result", result.image)]
+        contact_sheet(tiles, args.contact_sheet)
+    print(
+        f"wrote {out} ({result.image.width}x{result.image.height}) in {result.elapsed:.1f} s, {result.steps} steps; "
+        f"loss {result.losses['total']:.4g} (content {result.losses['content']:.3g}, "
+        f"style {result.losses['style']:.3g}, tv {result.losses['tv']:.3g})",
+        file=sys.stderr,
+    )
+    return exit_code

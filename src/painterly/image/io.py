@@ -1,0 +1,159 @@
+"""Loading and saving images.
+
+Everything inside painterly works on float32 tensors in [0, 1] with shape (1, 3, H, W).
+Loading accepts what people actually have on disk: grayscale, palette, CMYK, 16-bit,
+RGBA (alpha composited onto white, with a note) and EXIF-rotated photos.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import tempfile
+from collections.abc import Iterable
+from pathlib import Path
+from typing import Union
+
+import numpy as np
+import torch
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from painterly.errors import ImageError
+
+__all__ = ["ImageInput", "load_image", "pil_to_tensor", "resize_long_side", "save_image", "tensor_to_pil"]
+
+logger = logging.getLogger("painterly")
+
+ImageInput = Union[str, os.PathLike, Image.Image, np.ndarray, torch.Tensor]  # noqa: UP007 - runtime alias, py3.10
+
+
+def _to_rgb(img: Image.Image, name: str) -> Image.Image:
+    """Convert any PIL mode to 8-bit RGB, keeping 16-bit and float precision honest."""
+    mode = img.mode
+    if mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        hi = 65535.0 if mode.startswith("I;16") or arr.max() > 255 else 255.0
+        if mode == "F" and arr.max() <= 1.0:
+            hi = 1.0
+        arr = np.clip(arr / hi * 255.0 + 0.5, 0, 255).astype(np.uint8)
+        return Image.fromarray(arr, "L").convert("RGB")
+    if mode == "P":
+        img = img.convert("RGBA")
+        mode = "RGBA"
+    if mode in ("RGBA", "LA", "PA", "RGBa", "La"):
+        rgba = img.convert("RGBA")
+        alpha = np.asarray(rgba)[..., 3]
+        if alpha.min() < 255:
+            logger.info("%s has an alpha channel; transparent areas were filled with white", name)
+        background = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        return Image.alpha_composite(background, rgba).convert("RGB")
+    return img.convert("RGB")
+
+
+def load_image(source: ImageInput, *, name: str | None = None) -> Image.Image:
+    """Load an image as 8-bit RGB PIL image, applying EXIF orientation.
+
+    Raises :class:`ImageError` with a one-line reason for missing files, directories,
+    non-images, truncated files and empty images.
+    """
+    if isinstance(source, Image.Image):
+        img = source
+        label = name or "image"
+    elif isinstance(source, np.ndarray):
+        arr = source
+        if arr.dtype != np.uint8:
+            arr = np.clip(arr.astype(np.float64) * (255.0 if arr.max() <= 1.0 else 1.0), 0, 255).astype(np.uint8)
+        img = Image.fromarray(arr)
+        label = name or "array"
+    elif isinstance(source, torch.Tensor):
+        return tensor_to_pil(source)
+    else:
+        path = Path(source)
+        label = name or str(path)
+        if not path.exists():
+            raise ImageError(f"{label}: no such file")
+        if path.is_dir():
+            raise ImageError(f"{label}: is a directory, expected an image file")
+        if path.stat().st_size == 0:
+            raise ImageError(f"{label}: file is empty (0 bytes)")
+        try:
+            with Image.open(path) as opened:
+                opened.load()
+                img = ImageOps.exif_transpose(opened) or opened
+                img.load()
+                img = img.copy()
+        except UnidentifiedImageError:
+            raise ImageError(f"{label}: not an image file (or a format Pillow cannot read)") from None
+        except (OSError, SyntaxError, ValueError) as exc:
+            reason = str(exc) or type(exc).__name__
+            if "truncated" in reason:
+                reason = "file is truncated or corrupt"
+            raise ImageError(f"{label}: cannot read image: {reason}") from None
+    if img.width == 0 or img.height == 0:
+        raise ImageError(f"{label}: image has zero size ({img.width}x{img.height})")
+    return _to_rgb(img, label)
+
+
+def pil_to_tensor(img: Image.Image, device: torch.device | str = "cpu") -> torch.Tensor:
+    """PIL RGB image -> float32 tensor in [0, 1], shape (1, 3, H, W)."""
+    arr = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
+    return torch.from_numpy(arr.copy()).permute(2, 0, 1).unsqueeze(0).contiguous().to(device)
+
+
+def tensor_to_pil(x: torch.Tensor) -> Image.Image:
+    """Tensor in [0, 1], shape (1, 3, H, W) or (3, H, W) -> PIL RGB image."""
+    if x.dim() == 4:
+        x = x[0]
+    arr = (x.detach().clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy())
+    return Image.fromarray(arr, "RGB")
+
+
+def resize_long_side(img: Image.Image, long_side: int) -> Image.Image:
+    """Resize so that the longer side is ``long_side`` pixels (aspect kept, LANCZOS)."""
+    w, h = img.size
+    scale = long_side / max(w, h)
+    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    if size == img.size:
+        return img
+    return img.resize(size, Image.Resampling.LANCZOS)
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    try:
+        return a.exists() and b.exists() and os.path.samefile(a, b)
+    except OSError:
+        return False
+
+
+def save_image(
+    img: Image.Image | torch.Tensor,
+    path: str | os.PathLike,
+    *,
+    protect: Iterable[str | os.PathLike] = (),
+) -> Path:
+    """Write an image atomically (temporary file + rename) and return its path.
+
+    ``protect`` lists input files that must never be overwritten; writing over one of
+    them raises :class:`ImageError` before anything is written.
+    """
+    out = Path(path)
+    for p in protect:
+        if isinstance(p, (str, os.PathLike)) and (_same_file(out, Path(p)) or out.resolve() == Path(p).resolve()):
+            raise ImageError(f"{out}: refusing to overwrite the input image {p}")
+    if out.is_dir():
+        raise ImageError(f"{out}: is a directory, expected an output file name")
+    pil = tensor_to_pil(img) if isinstance(img, torch.Tensor) else img
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fmt = Image.registered_extensions().get(out.suffix.lower())
+    if fmt is None:
+        raise ImageError(f"{out}: unknown image extension {out.suffix!r} (use .png or .jpg)")
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            pil.save(fh, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
+        os.replace(tmp, out)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+    return out

@@ -1,0 +1,81 @@
+"""Style statistics: how a set of style images becomes per-layer targets, and the loss
+against those targets. Several styles blend by weighted averages of statistics that
+combine linearly (Gram / second raw moment, mean).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Protocol
+
+import torch
+
+from painterly.errors import ConfigError
+from painterly.losses.functional import (
+    gram_loss,
+    gram_matrix,
+    mean_and_second_moment,
+    sqrtm_psd,
+    wasserstein_style_loss,
+)
+
+__all__ = ["STATISTICS", "GramStatistic", "StyleStatistic", "WassersteinStatistic", "get_statistic"]
+
+Target = dict[str, torch.Tensor]
+
+
+class StyleStatistic(Protocol):
+    name: str
+
+    def target(self, features: Sequence[torch.Tensor], weights: Sequence[float]) -> Target:
+        """Blend the statistics of several styles' features (one tensor per style)."""
+        ...
+
+    def loss(self, features: torch.Tensor, target: Target) -> torch.Tensor: ...
+
+
+class GramStatistic:
+    """Gram matrices (Gatys et al. 2016)."""
+
+    name = "gram"
+
+    def target(self, features: Sequence[torch.Tensor], weights: Sequence[float]) -> Target:
+        gram = sum(w * gram_matrix(f) for f, w in zip(features, weights, strict=False))
+        assert isinstance(gram, torch.Tensor)
+        return {"gram": gram}
+
+    def loss(self, features: torch.Tensor, target: Target) -> torch.Tensor:
+        return gram_loss(features, target["gram"])
+
+
+class WassersteinStatistic:
+    """Mean and covariance matched by the 2-Wasserstein distance between Gaussians
+    (as in crowsonkb/style-transfer-pytorch)."""
+
+    name = "wasserstein"
+
+    def __init__(self, eps: float = 1e-4) -> None:
+        self.eps = eps
+
+    def target(self, features: Sequence[torch.Tensor], weights: Sequence[float]) -> Target:
+        mean = torch.zeros(())
+        srm = torch.zeros(())
+        for f, w in zip(features, weights, strict=False):
+            m, s = mean_and_second_moment(f)
+            mean, srm = mean + w * m, srm + w * s
+        c = srm.shape[-1]
+        eye = torch.eye(c, dtype=srm.dtype, device=srm.device)
+        cov = srm - mean.unsqueeze(-1) * mean.unsqueeze(-2) + self.eps * eye
+        return {"mean": mean, "cov": cov, "cov_sqrt": sqrtm_psd(cov)}
+
+    def loss(self, features: torch.Tensor, target: Target) -> torch.Tensor:
+        return wasserstein_style_loss(features, target["mean"], target["cov"], target["cov_sqrt"], self.eps)
+
+
+STATISTICS: dict[str, type] = {"gram": GramStatistic, "wasserstein": WassersteinStatistic}
+
+
+def get_statistic(name: str) -> StyleStatistic:
+    if name not in STATISTICS:
+        raise ConfigError(f"unknown style statistic {name!r}; choose from {', '.join(STATISTICS)}")
+    return STATISTICS[name]()

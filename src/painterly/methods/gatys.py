@@ -1,0 +1,443 @@
+"""Gatys et al. 2016 optimisation-based style transfer, made fast.
+
+The loop is deliberately visible: build the :class:`Objective` (backbone + content
+targets + style targets), pick an optimiser, run it scale by scale. Departures from the
+paper, each measured in ``benchmarks/gatys.py``:
+
+* losses are normalised by their targets (``losses.functional``) so one set of
+  weights works at any size and on any backbone;
+* the default style statistic is the 2-Wasserstein distance of feature Gaussians,
+  not the Gram matrix;
+* a coarse-to-fine schedule: each scale starts from the previous result, upsampled.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from painterly.backbones import Backbone, BackboneChoice, create_backbone, resolve_backbone_name
+from painterly.device import activation_elements_per_pixel, available_memory, resolve_device
+from painterly.errors import ConfigError, MemoryBudgetError, NonFiniteLossError
+from painterly.image import (
+    load_image,
+    luminance,
+    match_color_stats,
+    pil_to_tensor,
+    resize_long_side,
+    rgb_to_yiq,
+    tensor_to_pil,
+    yiq_to_rgb,
+)
+from painterly.image.io import ImageInput
+from painterly.losses import content_loss, get_statistic, total_variation
+from painterly.methods.config import GatysConfig
+
+__all__ = ["Objective", "ProgressEvent", "StylizeResult", "Stylizer", "stylize"]
+
+logger = logging.getLogger("painterly")
+
+
+@dataclass
+class ProgressEvent:
+    """One optimisation step, as seen by progress bars, logs and the web page."""
+
+    step: int  # 1-based over the whole run
+    total_steps: int
+    scale: int  # 0-based index into the schedule
+    n_scales: int
+    size: tuple[int, int]  # (H, W) of the current scale
+    losses: dict[str, float]
+    elapsed: float  # seconds since the run started
+    current: torch.Tensor = field(repr=False)  # (1, 3, H, W) in [0, 1], detached
+
+    def image(self) -> Image.Image:
+        return tensor_to_pil(self.current)
+
+
+@dataclass
+class StylizeResult:
+    image: Image.Image
+    tensor: torch.Tensor = field(repr=False)
+    losses: dict[str, float]  # final terms at full resolution
+    history: list[dict[str, Any]]
+    config: GatysConfig
+    backbone: BackboneChoice
+    elapsed: float
+    steps: int
+    interrupted: bool = False
+
+
+Callback = Callable[[ProgressEvent], None]
+
+
+class Objective:
+    """Weighted content + style + total-variation loss at one image size.
+
+    ``content`` is (1, 3, H, W) in [0, 1]; ``style_targets`` maps layer -> statistic target.
+    """
+
+    def __init__(
+        self,
+        backbone: Backbone,
+        content: torch.Tensor,
+        style_targets: dict[str, dict[str, torch.Tensor]],
+        config: GatysConfig,
+        content_layers: Sequence[str],
+        style_layers: Sequence[str],
+        layer_weights: Sequence[float],
+        content_mask: torch.Tensor | None = None,
+    ) -> None:
+        self.backbone = backbone
+        self.config = config
+        self.statistic = get_statistic(config.statistic)
+        self.content_layers = tuple(content_layers)
+        self.style_layers = tuple(style_layers) if config.style_weight > 0 else ()
+        self.layer_weights = dict(zip(style_layers, layer_weights, strict=False))
+        self.style_targets = style_targets
+        self.content_mask = content_mask
+        self.layers = tuple(dict.fromkeys((*self.content_layers, *self.style_layers)))
+        # Reflect-pad before the network so border pixels are as constrained as inner
+        # ones (without it the outermost columns fill with saturated noise).
+        self.pad = max(2, max(content.shape[-2:]) // 64)
+        if content_mask is not None:
+            p = self.pad
+            self.content_mask = F.pad(content_mask, [p, p, p, p], mode="replicate")
+        with torch.no_grad():
+            feats = backbone(self._padded(content), self.content_layers)
+        self.content_targets = {k: v.detach() for k, v in feats.items()}
+
+    def _padded(self, image: torch.Tensor) -> torch.Tensor:
+        p = min(self.pad, image.shape[-1] - 1, image.shape[-2] - 1)
+        return F.pad(image, [p, p, p, p], mode="reflect") if p > 0 else image
+
+    def __call__(self, image: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Total loss and its unweighted terms for ``image`` (1, 3, H, W) in [0, 1]."""
+        cfg = self.config
+        feats = self.backbone(self._padded(image), self.layers)
+        content = sum(
+            (content_loss(feats[k], self.content_targets[k], self.content_mask) for k in self.content_layers),
+            torch.zeros((), device=image.device),
+        ) / max(len(self.content_layers), 1)
+        style = torch.zeros((), device=image.device)
+        for k in self.style_layers:
+            w = self.layer_weights[k]
+            if w > 0:
+                style = style + w * self.statistic.loss(feats[k], self.style_targets[k])
+        tv = total_variation(image)
+        total = cfg.content_weight * content + cfg.style_weight * style + cfg.tv_weight * tv
+        return total, {"content": content, "style": style, "tv": tv}
+
+
+def _scaled_size(h: int, w: int, long_side: int) -> tuple[int, int]:
+    s = long_side / max(h, w)
+    return max(1, round(h * s)), max(1, round(w * s))
+
+
+class Stylizer:
+    """Holds a backbone and one blended style; computes style targets once per size and
+    stylises many content images.
+
+    >>> st = Stylizer(["starry_night.jpg"], GatysConfig(size=256))  # doctest: +SKIP
+    >>> st.stylize("photo.jpg").image.save("out.png")  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        styles: ImageInput | Sequence[ImageInput],
+        config: GatysConfig | None = None,
+        *,
+        backbone: Backbone | None = None,
+    ) -> None:
+        self.config = config or GatysConfig()
+        cfg = self.config
+        if isinstance(styles, (str, Image.Image, torch.Tensor)) or not isinstance(styles, Sequence):
+            styles = [styles]
+        if len(styles) == 0:
+            raise ConfigError("at least one style image is needed")
+        self.style_images = [load_image(s) for s in styles]
+        blend = cfg.style_blend or tuple(1.0 for _ in self.style_images)
+        if len(blend) != len(self.style_images):
+            raise ConfigError(f"{len(blend)} style weights given for {len(self.style_images)} style images")
+        total = sum(blend)
+        self.blend = tuple(w / total for w in blend)
+        self.device = resolve_device(cfg.device)
+        if backbone is None:
+            self.choice = resolve_backbone_name(cfg.backbone, cfg.weights)
+            backbone = create_backbone(self.choice.name, weights=cfg.weights, pooling=cfg.pooling)
+        else:
+            self.choice = BackboneChoice(backbone.name, "given")
+        self.backbone = backbone.to(self.device)
+        self.content_layers = tuple(cfg.content_layers or backbone.default_content_layers)
+        self.style_layers = tuple(cfg.style_layers or backbone.default_style_layers)
+        try:
+            backbone.check_layers([*self.content_layers, *self.style_layers])
+        except ValueError as exc:
+            raise ConfigError(str(exc)) from None
+        self.layer_weights = cfg.resolved_layer_weights(len(self.style_layers))
+        self.statistic = get_statistic(cfg.statistic)
+        self._target_cache: dict[tuple[Any, ...], dict[str, dict[str, torch.Tensor]]] = {}
+
+    # -- style targets -------------------------------------------------------------
+    def style_targets(self, long_side: int, content: torch.Tensor | None = None) -> dict[str, dict[str, torch.Tensor]]:
+        """Blended per-layer targets for an output whose longer side is ``long_side``.
+
+        The style image is resized to ``long_side * style_scale`` on its longer side.
+        ``content`` is needed only for the original-colour modes.
+        """
+        cfg = self.config
+        key: tuple[Any, ...] = (long_side,)
+        if cfg.original_colors is not None:
+            if content is None:
+                raise ValueError("original-colour modes need the content image")
+            key += (tuple(content.mean((0, 2, 3)).tolist()), tuple(content.std((0, 2, 3)).tolist()))
+        if key in self._target_cache:
+            return self._target_cache[key]
+        side = max(16, round(long_side * cfg.style_scale))
+        feats_per_style = []
+        for img in self.style_images:
+            x = pil_to_tensor(resize_long_side(img, side), self.device)
+            if cfg.original_colors == "histogram":
+                assert content is not None
+                x = match_color_stats(x, content)
+            elif cfg.original_colors == "luminance":
+                assert content is not None
+                x = _luminance_matched(x, content)
+            with torch.no_grad():
+                feats_per_style.append(self.backbone(x, self.style_layers))
+        targets = {
+            layer: self.statistic.target([f[layer] for f in feats_per_style], self.blend) for layer in self.style_layers
+        }
+        self._target_cache[key] = targets
+        return targets
+
+    def objective(self, content: torch.Tensor, content_mask: torch.Tensor | None = None) -> Objective:
+        """The full objective at ``content``'s size (content already colour-prepared)."""
+        long_side = max(content.shape[-2:])
+        return Objective(
+            self.backbone,
+            content,
+            self.style_targets(long_side, content),
+            self.config,
+            self.content_layers,
+            self.style_layers,
+            self.layer_weights,
+            content_mask,
+        )
+
+    # -- memory --------------------------------------------------------------------
+    def check_memory(self, h: int, w: int) -> tuple[int, int]:
+        """Estimate memory for an (h, w) run; refuse or (``fit_memory``) downscale."""
+        layers = tuple(dict.fromkeys(self.content_layers + self.style_layers))
+        epp = activation_elements_per_pixel(self.backbone, layers)
+        # forward activations kept for backward, their gradients, and the optimiser state
+        history = 2 * 20 * 3 if self.config.optimizer == "lbfgs" else 3 * 3
+
+        per_pixel = 4 * (3 * epp + history + 12)
+        fixed = 256 << 20  # weights, style targets, interpreter
+        have = int(available_memory(self.device) * 0.8)
+        need = int(per_pixel * h * w) + fixed
+        if need <= have:
+            return h, w
+        scale = math.sqrt(max(have - fixed, 0) / per_pixel / (h * w))
+        fit_h, fit_w = int(h * scale), int(w * scale)
+        if min(fit_h, fit_w) < 16:
+            raise MemoryBudgetError(
+                f"not enough {self.device.type} memory: {have / 2**30:.2f} GB free, even a tiny image needs more"
+            )
+        if self.config.fit_memory:
+            logger.info("downscaled to %dx%d to fit %.1f GB of %s memory", fit_w, fit_h, have / 2**30, self.device)
+            return fit_h, fit_w
+        raise MemoryBudgetError(
+            f"{w}x{h} needs about {need / 2**30:.1f} GB but {have / 2**30:.1f} GB of {self.device.type} memory "
+            f"is free; the largest size that fits is about {max(fit_w, fit_h)} px (--size), or pass --fit-memory"
+        )
+
+    # -- the run -------------------------------------------------------------------
+    def stylize(
+        self,
+        content: ImageInput,
+        *,
+        callback: Callback | None = None,
+        content_mask: torch.Tensor | None = None,
+    ) -> StylizeResult:
+        """Stylise one image. Ctrl-C returns the best image so far (``interrupted``)."""
+        cfg = self.config
+        if cfg.seed is not None:
+            torch.manual_seed(cfg.seed)
+        content_img = load_image(content)
+        h, w = _scaled_size(content_img.height, content_img.width, cfg.size)
+        h, w = self.check_memory(h, w)
+        full = pil_to_tensor(content_img.resize((w, h), Image.Resampling.LANCZOS), self.device)
+        prepared_full = luminance(full) if cfg.original_colors == "luminance" else full
+        scales = [s for s in cfg.scales() if s <= max(h, w)] or [max(h, w)]
+        if scales[-1] != max(h, w):
+            scales[-1] = max(h, w)
+        iters = [cfg.coarse_iterations] * (len(scales) - 1) + [cfg.iterations]
+        total_steps = sum(iters)
+        history: list[dict[str, Any]] = []
+        start = time.perf_counter()
+        step = 0
+        image: torch.Tensor | None = None
+        best: torch.Tensor | None = None
+        interrupted = False
+        try:
+            for si, (long_side, n_iter) in enumerate(zip(scales, iters, strict=False)):
+                sh, sw = _scaled_size(h, w, long_side)
+                content_s = prepared_full
+                if (sh, sw) != (h, w):
+                    content_s = F.interpolate(prepared_full, size=(sh, sw), mode="area")
+                objective = self.objective(content_s, content_mask)
+                if image is None:
+                    image = self._init_image(content_s)
+                else:
+                    image = F.interpolate(image, size=(sh, sw), mode="bicubic", align_corners=False).clamp(0, 1)
+                best = image.detach().clone()
+
+                def on_step(x: torch.Tensor, terms: dict[str, float], si: int = si, sh: int = sh, sw: int = sw) -> None:
+                    nonlocal step
+                    step += 1
+                    elapsed = time.perf_counter() - start
+                    history.append({"step": step, "scale": si, "size": [sh, sw], **terms,
+                                    "elapsed": round(elapsed, 4)})
+                    if callback is not None:
+                        callback(ProgressEvent(step, total_steps, si, len(scales), (sh, sw), terms, elapsed, x))
+
+                image, best = _optimize(image, objective, n_iter, cfg, on_step)
+        except KeyboardInterrupt:
+            interrupted = True
+            logger.info("interrupted: keeping the best image so far")
+            if best is None:
+                best = self._init_image(prepared_full)
+            image = best
+        except NonFiniteLossError as exc:
+            last = exc.last_good if isinstance(exc.last_good, torch.Tensor) else best
+            if last is not None:
+                exc.last_good = self._finish(F.interpolate(last, size=(h, w), mode="bicubic").clamp(0, 1), full)
+            raise
+        assert image is not None
+        if image.shape[-2:] != (h, w):
+            image = F.interpolate(image, size=(h, w), mode="bicubic", align_corners=False).clamp(0, 1)
+        with torch.no_grad():
+            _total, terms = self.objective(prepared_full, content_mask)(image)
+            final = {k: float(v) for k, v in terms.items()}
+            final["total"] = float(_total)
+        out = self._finish(image, full)
+        return StylizeResult(
+            image=tensor_to_pil(out), tensor=out.cpu(), losses=final, history=history, config=cfg,
+            backbone=self.choice, elapsed=time.perf_counter() - start, steps=step, interrupted=interrupted,
+        )
+
+    def _init_image(self, content: torch.Tensor) -> torch.Tensor:
+        cfg = self.config
+        if cfg.init == "content":
+            return content.clone()
+        if cfg.init == "noise":
+            return torch.rand_like(content)
+        src = self.style_images[0] if cfg.init == "style" else load_image(cfg.init)
+        x = pil_to_tensor(src.resize((content.shape[-1], content.shape[-2]), Image.Resampling.LANCZOS), self.device)
+        return luminance(x) if cfg.original_colors == "luminance" else x
+
+    def _finish(self, image: torch.Tensor, full: torch.Tensor) -> torch.Tensor:
+        """Put the content's chroma back for luminance-only transfer."""
+        if self.config.original_colors != "luminance":
+            return image.detach()
+        y = rgb_to_yiq(image)[:, :1]
+        iq = rgb_to_yiq(full)[:, 1:]
+        return yiq_to_rgb(torch.cat([y, iq], 1)).clamp(0, 1).detach()
+
+
+def _luminance_matched(style: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
+    """Style luminance with mean and std matched to the content's (Gatys et al. 2016b)."""
+    ys = luminance(style)
+    yc = luminance(content)
+    ys = (ys - ys.mean()) / (ys.std() + 1e-6) * yc.std() + yc.mean()
+    return ys.clamp(0, 1)
+
+
+def _optimize(
+    image: torch.Tensor,
+    objective: Objective,
+    n_iter: int,
+    cfg: GatysConfig,
+    on_step: Callable[[torch.Tensor, dict[str, float]], None],
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Minimise ``objective`` from ``image`` for ``n_iter`` evaluations.
+
+    Returns (final image, lowest-loss image). With ``cfg.ema`` the final image is the
+    exponential moving average of the iterates.
+    """
+    x = image.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
+    best = image.detach().clone()
+    best_loss = float("inf")
+    ema = image.detach().clone() if cfg.ema > 0 else None
+    if n_iter == 0:
+        return best, best
+    evals = 0
+
+    def closure() -> torch.Tensor:
+        nonlocal best, best_loss, evals, ema
+        with torch.no_grad():
+            x.clamp_(0, 1)
+        total, terms = objective(x)
+        if not torch.isfinite(total):
+            raise NonFiniteLossError(
+                f"loss became {float(total.detach())} at evaluation {evals + 1}; try lower weights or --optimizer adam",
+                last_good=best,
+            )
+        evals += 1
+        value = float(total.detach())
+        if value < best_loss:
+            best_loss = value
+            best = x.detach().clone()
+        if ema is not None:
+            ema.mul_(cfg.ema).add_(x.detach(), alpha=1 - cfg.ema)
+        on_step(x.detach(), {"total": value, **{k: float(v.detach()) for k, v in terms.items()}})
+        x.grad = None
+        total.backward()
+        return total
+
+    if cfg.optimizer == "lbfgs":
+        opt: torch.optim.Optimizer = torch.optim.LBFGS(
+            [x], lr=1.0, max_iter=n_iter, max_eval=n_iter, history_size=20,
+            tolerance_grad=0.0, tolerance_change=0.0,
+        )
+        while evals < n_iter:
+            before = evals
+            opt.step(closure)  # type: ignore[arg-type]
+            if evals == before:
+                break
+    else:
+        opt = torch.optim.Adam([x], lr=cfg.lr)
+        for _ in range(n_iter):
+            opt.zero_grad()
+            opt.step(closure)
+    with torch.no_grad():
+        x.clamp_(0, 1)
+    final = ema if ema is not None else x.detach()
+    return final.clamp(0, 1), best
+
+
+def stylize(
+    content: ImageInput,
+    style: ImageInput | Sequence[ImageInput],
+    *,
+    callback: Callback | None = None,
+    **options: Any,
+) -> Image.Image:
+    """Stylise ``content`` with one or more ``style`` images; returns a PIL image.
+
+    ``options`` are :class:`GatysConfig` fields (size, style_weight, statistic, ...).
+    """
+    unknown = set(options) - set(GatysConfig.__dataclass_fields__)
+    if unknown:
+        raise ConfigError(f"unknown option(s): {', '.join(sorted(unknown))}")
+    return Stylizer(style, GatysConfig(**options)).stylize(content, callback=callback).image

@@ -1,0 +1,79 @@
+"""Pictures for people: loss curves and contact sheets."""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from PIL import Image, ImageDraw, ImageFont
+
+__all__ = ["contact_sheet", "loss_curve"]
+
+
+def _atomic_save_fig(fig: Any, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        fig.savefig(tmp, format="png", dpi=100)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def loss_curve(history: Sequence[dict[str, Any]], path: str | os.PathLike) -> Path:
+    """Plot total/content/style/tv (weighted terms as logged) against step; one colour
+    band per scale of the coarse-to-fine schedule. Writes a PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    out = Path(path)
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    steps = [h["step"] for h in history]
+    for key, colour in (("total", "black"), ("content", "tab:blue"), ("style", "tab:red"), ("tv", "tab:green")):
+        values = [h[key] for h in history if key in h]
+        if values and len(values) == len(steps):
+            ax.plot(steps, values, label=key, color=colour, lw=1.2)
+    scales = sorted({h["scale"] for h in history})
+    for s in scales:
+        xs = [h["step"] for h in history if h["scale"] == s]
+        size = next(h["size"] for h in history if h["scale"] == s)
+        ax.axvspan(min(xs) - 0.5, max(xs) + 0.5, color=("0.93" if s % 2 else "0.97"), zorder=0)
+        ax.text(min(xs), 1.0, f"{size[1]}x{size[0]}", transform=ax.get_xaxis_transform(), va="top", fontsize=8)
+    ax.set_yscale("log")
+    ax.set_xlabel("step (loss evaluations)")
+    ax.set_ylabel("loss (log)")
+    ax.legend(loc="upper right")
+    ax.set_title("painterly: loss per step (terms unweighted; total weighted)")
+    fig.tight_layout()
+    _atomic_save_fig(fig, out)
+    plt.close(fig)
+    return out
+
+
+def contact_sheet(tiles: Sequence[tuple[str, Image.Image]], path: str | os.PathLike, *, height: int = 256) -> Path:
+    """Lay out labelled images in rows of four at a common height; writes a PNG."""
+    from painterly.image.io import save_image
+
+    font = ImageFont.load_default()
+    label_h = 18
+    scaled = [(label, img.resize((max(1, round(img.width * height / img.height)), height))) for label, img in tiles]
+    rows = [scaled[i : i + 4] for i in range(0, len(scaled), 4)]
+    width = max(sum(im.width for _, im in row) + 8 * (len(row) + 1) for row in rows)
+    sheet = Image.new("RGB", (width, len(rows) * (height + label_h + 8) + 8), "white")
+    draw = ImageDraw.Draw(sheet)
+    y = 8
+    for row in rows:
+        x = 8
+        for label, im in row:
+            sheet.paste(im, (x, y + label_h))
+            draw.text((x, y + 2), label, fill="black", font=font)
+            x += im.width + 8
+        y += height + label_h + 8
+    return save_image(sheet, path)

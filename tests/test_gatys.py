@@ -1,0 +1,180 @@
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+
+from painterly import GatysConfig, Stylizer, stylize
+from painterly.errors import ConfigError, MemoryBudgetError, NonFiniteLossError
+from painterly.methods.config import LAYER_WEIGHT_PRESETS
+
+
+def _cfg(**kw) -> GatysConfig:
+    base = {"size": 48, "iterations": 6, "coarse_iterations": 4, "min_size": 24, "backbone": "efficientnet-lite0"}
+    base.update(kw)
+    return GatysConfig(**base)
+
+
+def test_presets_are_the_three_compared_settings() -> None:
+    assert LAYER_WEIGHT_PRESETS["deep-heavy"] == (0, 0, 0.1, 0.4, 0.5)
+    assert LAYER_WEIGHT_PRESETS["balanced"] == (0.2,) * 5
+    assert LAYER_WEIGHT_PRESETS["shallow-heavy"] == (0.5, 0.4, 0.1, 0, 0)
+
+
+@pytest.mark.parametrize(
+    "field,value",
+    [("style_weight", -1.0), ("content_weight", float("nan")), ("tv_weight", float("inf")),
+     ("layer_weights", (0.2, -0.1, 0.2, 0.2, 0.2)), ("style_blend", (float("nan"),)), ("optimizer", "sgd"),
+     ("statistic", "mean"), ("init", "nowhere.png"), ("size", 4), ("ema", 1.0)],
+)
+def test_config_rejects_bad_values(field: str, value: object) -> None:
+    with pytest.raises(ConfigError):
+        GatysConfig(**{field: value})
+
+
+def test_scales_are_coarse_to_fine() -> None:
+    assert GatysConfig(size=512, min_size=128).scales() == [128, 256, 512]
+    assert GatysConfig(size=512, multiscale=False).scales() == [512]
+
+
+@pytest.mark.parametrize("optimizer", ["lbfgs", "adam"])
+@pytest.mark.parametrize("statistic", ["gram", "wasserstein"])
+def test_loss_decreases(tiny_images, lite0, optimizer: str, statistic: str) -> None:
+    content, style = tiny_images
+    cfg = _cfg(optimizer=optimizer, statistic=statistic, multiscale=False, iterations=15, lr=0.05)
+    result = Stylizer(style, cfg, backbone=lite0).stylize(content)
+    totals = [h["total"] for h in result.history]
+    assert len(totals) == 15
+    assert min(totals[-3:]) < 0.8 * totals[0]
+    assert result.image.size == (48, 40)
+
+
+def test_multiscale_runs_each_scale_and_reports_full_resolution_loss(tiny_images, lite0) -> None:
+    content, style = tiny_images
+    result = Stylizer(style, _cfg(), backbone=lite0).stylize(content)
+    sizes = [tuple(h["size"]) for h in result.history]
+    assert sizes[0] == (20, 24) and sizes[-1] == (40, 48)
+    assert result.steps == 4 + 6
+    assert set(result.losses) == {"content", "style", "tv", "total"}
+
+
+def test_cpu_runs_are_repeatable_with_a_seed(tiny_images, lite0) -> None:
+    content, style = tiny_images
+    cfg = _cfg(init="noise", seed=3)
+    a = Stylizer(style, cfg, backbone=lite0).stylize(content).tensor
+    b = Stylizer(style, cfg, backbone=lite0).stylize(content).tensor
+    c = Stylizer(style, cfg.replace(seed=4), backbone=lite0).stylize(content).tensor
+    assert torch.equal(a, b)
+    assert not torch.equal(a, c)
+
+
+@pytest.mark.parametrize("init", ["content", "noise", "style"])
+def test_inits(tiny_images, lite0, init: str) -> None:
+    content, style = tiny_images
+    result = Stylizer(style, _cfg(init=init, iterations=0, coarse_iterations=0, multiscale=False),
+                      backbone=lite0).stylize(content)
+    if init == "content":
+        # zero iterations from content: output is the content itself (up to 8-bit rounding)
+        assert result.losses["content"] < 1e-3
+    else:
+        assert result.losses["content"] > 1e-2
+
+
+def test_init_from_file(tiny_images, lite0) -> None:
+    content, style = tiny_images
+    r = Stylizer(style, _cfg(init=str(style), iterations=0, coarse_iterations=0, multiscale=False),
+                 backbone=lite0).stylize(content)
+    s = Stylizer(style, _cfg(init="style", iterations=0, coarse_iterations=0, multiscale=False),
+                 backbone=lite0).stylize(content)
+    assert torch.equal(r.tensor, s.tensor)
+
+
+def test_style_targets_are_computed_once_per_size(tiny_images, lite0) -> None:
+    content, style = tiny_images
+    st = Stylizer(style, _cfg(), backbone=lite0)
+    st.stylize(content)
+    first = dict(st._target_cache)
+    st.stylize(content)
+    assert st._target_cache.keys() == first.keys()
+    assert all(st._target_cache[k] is first[k] for k in first)
+
+
+def test_blend_weights_change_result_and_must_match_count(tiny_images, lite0, tmp_path: Path) -> None:
+    content, style = tiny_images
+    with pytest.raises(ConfigError, match="2 style weights given for 1"):
+        Stylizer(style, _cfg(style_blend=(0.5, 0.5)), backbone=lite0)
+    st = Stylizer([style, content], _cfg(style_blend=(0.9, 0.1)), backbone=lite0)
+    only = Stylizer([style], _cfg(), backbone=lite0)
+    a = st.style_targets(48)["block4"]["mean"]
+    b = only.style_targets(48)["block4"]["mean"]
+    assert not torch.allclose(a, b)
+
+
+def test_original_colors_luminance_keeps_content_chroma(tiny_images, lite0) -> None:
+    from painterly.image import load_image, pil_to_tensor, rgb_to_yiq
+
+    content, style = tiny_images
+    r = Stylizer(style, _cfg(original_colors="luminance"), backbone=lite0).stylize(content)
+    c = pil_to_tensor(load_image(content))
+    iq_out, iq_in = rgb_to_yiq(r.tensor)[:, 1:], rgb_to_yiq(c)[:, 1:]
+    assert (iq_out - iq_in).abs().mean() < 0.03
+
+
+def test_original_colors_histogram_runs(tiny_images, lite0) -> None:
+    content, style = tiny_images
+    r = Stylizer(style, _cfg(original_colors="histogram"), backbone=lite0).stylize(content)
+    assert r.image.size == (48, 40)
+
+
+def test_nan_loss_stops_with_last_good_image(tiny_images, lite0, monkeypatch: pytest.MonkeyPatch) -> None:
+    content, style = tiny_images
+    st = Stylizer(style, _cfg(multiscale=False, iterations=10), backbone=lite0)
+    from painterly.methods import gatys
+
+    calls = {"n": 0}
+    real = gatys.total_variation
+
+    def poisoned(x: torch.Tensor) -> torch.Tensor:
+        calls["n"] += 1
+        return real(x) * (float("nan") if calls["n"] > 3 else 1.0)
+
+    monkeypatch.setattr(gatys, "total_variation", poisoned)
+    with pytest.raises(NonFiniteLossError) as info:
+        st.stylize(content)
+    assert isinstance(info.value.last_good, torch.Tensor)
+    assert torch.isfinite(info.value.last_good).all() and info.value.last_good.shape[-2:] == (40, 48)
+
+
+def test_ctrl_c_returns_best_image_so_far(tiny_images, lite0) -> None:
+    content, style = tiny_images
+    st = Stylizer(style, _cfg(multiscale=False, iterations=30), backbone=lite0)
+
+    def interrupt(ev) -> None:
+        if ev.step == 5:
+            raise KeyboardInterrupt
+
+    result = st.stylize(content, callback=interrupt)
+    assert result.interrupted and result.steps == 5
+    assert result.image.size == (48, 40)
+    assert result.losses["total"] <= result.history[0]["total"] + 1e-6
+
+
+def test_memory_estimate_refuses_or_downscales(tiny_images, lite0, monkeypatch: pytest.MonkeyPatch) -> None:
+    from painterly.methods import gatys
+
+    content, style = tiny_images
+    monkeypatch.setattr(gatys, "available_memory", lambda device: 2 << 30)
+    st = Stylizer(style, _cfg(size=20000), backbone=lite0)
+    with pytest.raises(MemoryBudgetError, match="largest size that fits is about"):
+        st.stylize(content)
+    h, w = Stylizer(style, _cfg(size=20000, fit_memory=True), backbone=lite0).check_memory(16667, 20000)
+    assert 16 < w < 20000 and abs(h / w - 16667 / 20000) < 0.02
+
+
+def test_functional_api_returns_pil(tiny_images) -> None:
+    content, style = tiny_images
+    img = stylize(content, style, size=32, iterations=2, coarse_iterations=0, backbone="efficientnet-lite0")
+    assert img.size == (32, 27)
+    with pytest.raises(ConfigError, match="unknown option"):
+        stylize(content, style, sise=32)

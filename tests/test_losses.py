@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from painterly.losses import (
+    GramStatistic,
+    WassersteinStatistic,
+    content_loss,
+    gram_loss,
+    gram_matrix,
+    total_variation,
+    trace_sqrtm,
+    wasserstein_style_loss,
+)
+from painterly.losses.functional import sqrtm_psd
+
+
+def test_gram_matrix_by_hand() -> None:
+    # one image, 2 channels, 1x2 positions: f0 = [1, 2], f1 = [3, 4]
+    f = torch.tensor([[[[1.0, 2.0]], [[3.0, 4.0]]]])
+    expected = torch.tensor([[[1 + 4, 3 + 8], [3 + 8, 9 + 16]]]) / 2.0
+    assert torch.allclose(gram_matrix(f), expected)
+
+
+def test_masked_gram_uses_weighted_positions() -> None:
+    f = torch.tensor([[[[1.0, 2.0]], [[3.0, 4.0]]]])
+    mask = torch.tensor([[[[1.0, 0.0]]]])
+    assert torch.allclose(gram_matrix(f, mask), torch.tensor([[[1.0, 3.0], [3.0, 9.0]]]))
+
+
+def test_gram_loss_by_hand() -> None:
+    f = torch.tensor([[[[1.0, 2.0]], [[3.0, 4.0]]]])
+    target = torch.tensor([[[2.0, 5.0], [5.0, 12.0]]])
+    g = torch.tensor([[2.5, 5.5], [5.5, 12.5]])
+    diff = ((g - target[0]) ** 2).sum()
+    assert gram_loss(f, target).item() == pytest.approx((diff / (target**2).sum()).item(), rel=1e-6)
+    assert gram_loss(f, gram_matrix(f)).item() == pytest.approx(0.0, abs=1e-7)
+
+
+def test_gram_loss_gradcheck_float64() -> None:
+    f = torch.randn(1, 3, 4, 5, dtype=torch.float64, requires_grad=True)
+    target = gram_matrix(torch.randn(1, 3, 4, 5, dtype=torch.float64))
+    assert torch.autograd.gradcheck(lambda x: gram_loss(x, target), (f,))
+
+
+def test_content_loss_by_hand_and_mask() -> None:
+    target = torch.tensor([[[[1.0, 2.0], [3.0, 4.0]]]])
+    feats = target + torch.tensor([[[[1.0, 0.0], [0.0, 0.0]]]])
+    # mean sq error 1/4, divided by mean square of target (30/4)
+    assert content_loss(feats, target).item() == pytest.approx((1 / 4) / (30 / 4), rel=1e-6)
+    zero_where_error = torch.tensor([[[[0.0, 1.0], [1.0, 1.0]]]])
+    assert content_loss(feats, target, zero_where_error).item() == pytest.approx(0.0, abs=1e-7)
+
+
+def test_total_variation_by_hand() -> None:
+    img = torch.tensor([[[[0.0, 1.0], [0.0, 1.0]]]])
+    # horizontal diffs: 1, 1 -> mean 1; vertical diffs 0, 0 -> mean 0
+    assert total_variation(img).item() == pytest.approx(1.0)
+    assert total_variation(torch.full((1, 3, 5, 5), 0.3)).item() == 0.0
+
+
+def test_trace_sqrtm_matches_eigenvalues_and_gradcheck() -> None:
+    a = torch.randn(4, 6, dtype=torch.float64)
+    m = a @ a.T + 0.1 * torch.eye(4, dtype=torch.float64)
+    expected = torch.linalg.eigvalsh(m).sqrt().sum()
+    assert trace_sqrtm(m).item() == pytest.approx(expected.item(), rel=1e-10)
+    m.requires_grad_(True)
+    assert torch.autograd.gradcheck(lambda x: trace_sqrtm(0.5 * (x + x.T)), (m,))
+    s = sqrtm_psd(m.detach())
+    assert torch.allclose(s @ s, m.detach(), atol=1e-10)
+
+
+def test_wasserstein_is_zero_on_itself_and_matches_1d_formula() -> None:
+    f = torch.randn(1, 3, 8, 8, dtype=torch.float64)
+    stat = WassersteinStatistic(eps=0.0)
+    tgt = stat.target([f], [1.0])
+    assert stat.loss(f, tgt).item() == pytest.approx(0.0, abs=1e-6)
+    # 1 channel: W2^2 = (mu1-mu2)^2 + (s1-s2)^2, normalised by mu_t^2 + s_t^2
+    x = torch.tensor([[[[1.0, 3.0]]]], dtype=torch.float64)  # mean 2, var 1
+    y = torch.tensor([[[[0.0, 4.0]]]], dtype=torch.float64)  # mean 2, var 4
+    t = stat.target([y], [1.0])
+    expected = ((2 - 2) ** 2 + (1 - 2) ** 2) / (4 + 4)
+    assert wasserstein_style_loss(x, t["mean"], t["cov"], t["cov_sqrt"], eps=0.0).item() == pytest.approx(expected)
+
+
+def test_blending_statistics_is_linear() -> None:
+    a, b = torch.randn(1, 4, 6, 6), torch.randn(1, 4, 6, 6)
+    g = GramStatistic().target([a, b], [0.25, 0.75])["gram"]
+    assert torch.allclose(g, 0.25 * gram_matrix(a) + 0.75 * gram_matrix(b), atol=1e-6)
+    w = WassersteinStatistic().target([a, b], [0.25, 0.75])
+    assert torch.allclose(w["mean"], 0.25 * a.mean((-2, -1)) + 0.75 * b.mean((-2, -1)), atol=1e-6)
+
+
+def test_losses_do_not_grow_with_image_size() -> None:
+    torch.manual_seed(0)
+    small = torch.rand(1, 8, 16, 16)
+    large = small.repeat_interleave(4, -1).repeat_interleave(4, -2)
+    target = gram_matrix(torch.rand(1, 8, 16, 16))
+    assert math.isclose(gram_loss(small, target).item(), gram_loss(large, target).item(), rel_tol=1e-4)
