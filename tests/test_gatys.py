@@ -130,16 +130,16 @@ def test_original_colors_histogram_runs(tiny_images, lite0) -> None:
 def test_nan_loss_stops_with_last_good_image(tiny_images, lite0, monkeypatch: pytest.MonkeyPatch) -> None:
     content, style = tiny_images
     st = Stylizer(style, _cfg(multiscale=False, iterations=10), backbone=lite0)
-    from painterly.methods import gatys
+    from painterly.methods import objective
 
     calls = {"n": 0}
-    real = gatys.total_variation
+    real = objective.total_variation
 
     def poisoned(x: torch.Tensor) -> torch.Tensor:
         calls["n"] += 1
         return real(x) * (float("nan") if calls["n"] > 3 else 1.0)
 
-    monkeypatch.setattr(gatys, "total_variation", poisoned)
+    monkeypatch.setattr(objective, "total_variation", poisoned)
     with pytest.raises(NonFiniteLossError) as info:
         st.stylize(content)
     assert isinstance(info.value.last_good, torch.Tensor)

@@ -38,6 +38,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
     stylize_cmd.add_parser(sub)
+    from painterly.cli import faces as faces_cmd
+
+    faces_cmd.add_parser(sub)
     sub.add_parser("backbones", help="list the loss networks and where their weights come from")
     return parser
 
@@ -72,6 +75,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from painterly.cli import stylize as stylize_cmd
 
             return stylize_cmd.run(args)
+        if args.command == "faces":
+            from painterly.cli import faces as faces_cmd
+
+            return faces_cmd.run(args)
         if args.command == "backbones":
             return _list_backbones()
     except PainterlyError as exc:

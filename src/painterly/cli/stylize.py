@@ -19,10 +19,12 @@ from typing import Any
 from painterly.errors import ConfigError, ImageError, NonFiniteLossError
 from painterly.methods import GatysConfig, ProgressEvent, Stylizer, StylizeResult
 from painterly.methods.config import INITS, LAYER_WEIGHT_PRESETS, OPTIMIZERS, ORIGINAL_COLORS
+from painterly.methods.portrait import PortraitConfig, PortraitResult, stylize_portrait
 
 __all__ = ["add_parser", "config_from_args", "run"]
 
 _DEFAULTS = GatysConfig()
+_PORTRAIT_DEFAULTS = PortraitConfig()
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -49,7 +51,7 @@ def _number(text: str) -> float:
 
 
 def _d(name: str) -> str:
-    value = getattr(_DEFAULTS, name)
+    value = getattr(_DEFAULTS, name) if hasattr(_DEFAULTS, name) else getattr(_PORTRAIT_DEFAULTS, name)
     return f" (default: {value})"
 
 
@@ -90,6 +92,25 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     o.add_argument("--ema", type=_number, help="average iterates with this decay, 0 = off" + _d("ema"))
     o.add_argument("--seed", type=int, help="random seed" + _d("seed"))
     o.add_argument("--device", help="auto, cpu, cuda or mps" + _d("device"))
+    f = p.add_argument_group("portraits")
+    f.add_argument("--face-aware", dest="face_aware", action="store_true", default=None,
+                   help="keep faces recognisable (default: on when a face is found)")
+    f.add_argument("--no-face-aware", dest="face_aware", action="store_false", help="treat faces like the rest")
+    f.add_argument("--face-content-weight", type=_number,
+                   help="content weight multiplier inside the face" + _d("face_content_weight"))
+    f.add_argument("--face-style-weight", type=_number, help="style strength on the face" + _d("face_style_weight"))
+    f.add_argument("--background-style-weight", type=_number,
+                   help="style strength off the face" + _d("background_style_weight"))
+    f.add_argument("--background-style", help="a different style image for the background")
+    f.add_argument("--selim", action="store_true", default=None,
+                   help="portrait style: warp the style's face onto ours and use gain maps (Selim et al. 2016)")
+    f.add_argument("--keep-identity", type=_number, metavar="D",
+                   help="optimise on with a stronger face weight until the identity distance is <= D")
+    f.add_argument("--face-pass", dest="face_pass", action="store_true", default=None,
+                   help="re-stylise faces at a higher resolution (default: for faces under "
+                        f"{_PORTRAIT_DEFAULTS.face_pass_below} px)")
+    f.add_argument("--no-face-pass", dest="face_pass", action="store_false")
+    f.add_argument("--min-face-size", type=_number, help="smallest face searched, px" + _d("min_face_size"))
     r = p.add_argument_group("records")
     r.add_argument("--snapshot-every", type=int, default=0, metavar="N", help="save the evolving image every N steps")
     r.add_argument("--snapshot-dir", help="where snapshots go (default: OUTPUT_snapshots/)")
@@ -109,9 +130,19 @@ def config_from_args(args: argparse.Namespace) -> GatysConfig:
     return GatysConfig(**given)
 
 
+_PORTRAIT_FIELDS = set(PortraitConfig.__dataclass_fields__)
+
+
+def portrait_config_from_args(args: argparse.Namespace) -> PortraitConfig:
+    given = {k: v for k, v in vars(args).items() if k in _PORTRAIT_FIELDS and v is not None}
+    return PortraitConfig(**given)
+
+
 def _check_paths(args: argparse.Namespace) -> tuple[Path, list[Path]]:
     out = Path(args.output)
     inputs = [Path(args.content), *map(Path, args.style)]
+    if args.background_style:
+        inputs.append(Path(args.background_style))
     from PIL import Image
 
     if out.suffix.lower() not in Image.registered_extensions():
@@ -146,12 +177,18 @@ def run(args: argparse.Namespace) -> int:
     if args.snapshot_every < 0:
         raise ConfigError("--snapshot-every must be >= 0")
     config = config_from_args(args)
+    pconfig = portrait_config_from_args(args)
     content = load_image(args.content)
-    for s in args.style:
+    for s in inputs[1:]:
         load_image(s)  # fail before the network loads
     out.parent.mkdir(parents=True, exist_ok=True)
     stylizer = Stylizer(list(args.style), config)
     print(f"backbone: {stylizer.choice.name} ({stylizer.choice.reason})", file=sys.stderr)
+    from painterly.faces.detect import FaceDetector
+    from painterly.faces.identity import identity_distance
+
+    detector = FaceDetector(min_face_size=pconfig.min_face_size, device=stylizer.device)
+    faces = detector(content) if pconfig.face_aware is not False else []
 
     snapshot_dir = Path(args.snapshot_dir) if args.snapshot_dir else out.with_name(out.stem + "_snapshots")
     log_fh = open(args.log, "w") if args.log else None  # noqa: SIM115 - closed in finally
@@ -173,6 +210,16 @@ def run(args: argparse.Namespace) -> int:
             frame_every = max(1, math.ceil(ev.total_steps / 6))
         if frame_every and ev.step % frame_every == 0:
             img = ev.image()
+            if faces and args.snapshot_every:
+                try:
+                    ids = [identity_distance(content, img, f) for f in faces]
+                    msg = f"step {ev.step}: identity distance " + ", ".join(f"{d:.3f}" for d in ids)
+                except Exception as exc:  # too small or too blurred to embed yet
+                    msg = f"step {ev.step}: identity distance not measurable ({exc})"
+                if bar is not None:
+                    bar.write(msg, file=sys.stderr)
+                else:
+                    print(msg, file=sys.stderr)
             if args.snapshot_every:
                 snapshot_dir.mkdir(parents=True, exist_ok=True)
                 save_image(img, snapshot_dir / f"step_{ev.step:05d}.png")
@@ -181,8 +228,10 @@ def run(args: argparse.Namespace) -> int:
 
     exit_code = 0
     result: StylizeResult | None = None
+    portrait: PortraitResult | None = None
     try:
-        result = stylizer.stylize(content, callback=on_event)
+        portrait = stylize_portrait(stylizer, content, pconfig, callback=on_event, detector=detector, faces=faces)
+        result = portrait.result
     except NonFiniteLossError as exc:
         if exc.last_good is not None:
             save_image(exc.last_good, out, protect=inputs)  # type: ignore[arg-type]
@@ -214,6 +263,15 @@ def run(args: argparse.Namespace) -> int:
         "style_layers": list(stylizer.style_layers),
         "layer_weights": list(stylizer.layer_weights),
         "final_losses": result.losses,
+        "portrait": {
+            "config": pconfig.to_dict(),
+            "face_aware": portrait.face_aware,
+            "faces": [f.to_dict() for f in portrait.faces],
+            "identity_distance": portrait.identity,
+            "keep_identity_reached": portrait.keep_identity_reached,
+            "face_content_weight_used": portrait.face_content_weight,
+            "notes": portrait.notes,
+        },
         "steps": result.steps,
         "seconds": round(result.elapsed, 3),
         "interrupted": result.interrupted,
@@ -223,7 +281,9 @@ def run(args: argparse.Namespace) -> int:
         loss_curve(result.history, args.loss_plot)
     if args.contact_sheet:
         tiles = [("content", content), *((f"style {i + 1}", load_image(s)) for i, s in enumerate(args.style))]
-        tiles += [*frames, ("result", result.image)]
+        ids = [d for d in portrait.identity if d is not None]
+        label = "result" + (f" (identity {max(ids):.2f})" if ids else "")
+        tiles += [*frames, (label, result.image)]
         contact_sheet(tiles, args.contact_sheet)
     print(
         f"wrote {out} ({result.image.width}x{result.image.height}) in {result.elapsed:.1f} s, {result.steps} steps; "
@@ -231,4 +291,9 @@ def run(args: argparse.Namespace) -> int:
         f"style {result.losses['style']:.3g}, tv {result.losses['tv']:.3g})",
         file=sys.stderr,
     )
+    if portrait.faces or portrait.identity:
+        dists = ", ".join(f"{d:.3f}" if d is not None else "n/a" for d in portrait.identity)
+        mode = "face-aware" if portrait.face_aware else "plain"
+        print(f"faces: {len(portrait.faces)} ({mode}); identity distance input->output: {dists} "
+              f"(same person below 0.6)", file=sys.stderr)
     return exit_code

@@ -46,13 +46,21 @@ def gram_matrix(features: torch.Tensor, mask: torch.Tensor | None = None) -> tor
     return (flat * m) @ flat.transpose(1, 2) / m.sum(-1, keepdim=True).clamp_min(_EPS)
 
 
-def gram_loss(features: torch.Tensor, target_gram: torch.Tensor) -> torch.Tensor:
+def _fit_mask(mask: torch.Tensor | None, features: torch.Tensor) -> torch.Tensor | None:
+    """Resize a (B, 1, H, W) mask to the feature map's size."""
+    if mask is None or mask.shape[-2:] == features.shape[-2:]:
+        return mask
+    return F.interpolate(mask, size=features.shape[-2:], mode="bilinear", align_corners=False)
+
+
+def gram_loss(features: torch.Tensor, target_gram: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
     """Squared Frobenius distance of Gram matrices relative to the target's norm.
 
     ``||G(F) - G_t||^2 / ||G_t||^2``. Gatys et al. use ``1 / (4 N^2 M^2)``; ours keeps
     the value near 1 for an unrelated image whatever the layer, size or backbone.
+    With ``mask`` the Gram matrix is taken over the masked region only.
     """
-    g = gram_matrix(features)
+    g = gram_matrix(features, _fit_mask(mask, features))
     return (g - target_gram).pow(2).sum((-2, -1)).div(target_gram.pow(2).sum((-2, -1)) + _EPS).mean()
 
 
@@ -63,9 +71,9 @@ def content_loss(features: torch.Tensor, target: torch.Tensor, mask: torch.Tenso
     """
     err = (features - target).pow(2)
     scale = target.pow(2).mean() + _EPS
-    if mask is None:
+    m = _fit_mask(mask, features)
+    if m is None:
         return err.mean() / scale
-    m = F.interpolate(mask, size=features.shape[-2:], mode="bilinear", align_corners=False)
     return (err * m).mean() / scale
 
 
@@ -76,13 +84,20 @@ def total_variation(image: torch.Tensor) -> torch.Tensor:
     return dx.pow(2).mean() + dy.pow(2).mean()
 
 
-def mean_and_second_moment(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """Per-channel mean (B, C) and second raw moment E[f f^T] (B, C, C).
+def mean_and_second_moment(
+    features: torch.Tensor, mask: torch.Tensor | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Per-channel mean (B, C) and second raw moment E[f f^T] (B, C, C), over the
+    ``mask``-weighted positions when a mask is given.
 
     Unlike the covariance, these combine linearly, so several styles blend soundly.
     """
-    mean = features.mean((-2, -1))
-    return mean, gram_matrix(features)
+    m = _fit_mask(mask, features)
+    if m is None:
+        mean = features.mean((-2, -1))
+    else:
+        mean = (features * m).sum((-2, -1)) / m.sum((-2, -1)).clamp_min(_EPS)
+    return mean, gram_matrix(features, m)
 
 
 class _TraceSqrtm(torch.autograd.Function):
@@ -119,13 +134,15 @@ def wasserstein_style_loss(
     target_cov: torch.Tensor,
     target_cov_sqrt: torch.Tensor,
     eps: float = 1e-4,
+    mask: torch.Tensor | None = None,
 ) -> torch.Tensor:
     """Squared 2-Wasserstein distance between Gaussians fitted to features and target.
 
     ``|mu - mu_t|^2 + tr(C + C_t - 2 (C_t^1/2 C C_t^1/2)^1/2)``, divided by the target's
-    total second moment ``|mu_t|^2 + tr(C_t)`` so it is scale-free.
+    total second moment ``|mu_t|^2 + tr(C_t)`` so it is scale-free. With ``mask`` the
+    Gaussian is fitted to the masked region only.
     """
-    mean, srm = mean_and_second_moment(features)
+    mean, srm = mean_and_second_moment(features, mask)
     c = features.shape[1]
     eye = torch.eye(c, dtype=features.dtype, device=features.device)
     cov = srm - mean.unsqueeze(-1) * mean.unsqueeze(-2) + eps * eye

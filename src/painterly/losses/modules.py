@@ -31,7 +31,7 @@ class StyleStatistic(Protocol):
         """Blend the statistics of several styles' features (one tensor per style)."""
         ...
 
-    def loss(self, features: torch.Tensor, target: Target) -> torch.Tensor: ...
+    def loss(self, features: torch.Tensor, target: Target, mask: torch.Tensor | None = None) -> torch.Tensor: ...
 
 
 class GramStatistic:
@@ -44,8 +44,8 @@ class GramStatistic:
         assert isinstance(gram, torch.Tensor)
         return {"gram": gram}
 
-    def loss(self, features: torch.Tensor, target: Target) -> torch.Tensor:
-        return gram_loss(features, target["gram"])
+    def loss(self, features: torch.Tensor, target: Target, mask: torch.Tensor | None = None) -> torch.Tensor:
+        return gram_loss(features, target["gram"], mask)
 
 
 class WassersteinStatistic:
@@ -68,8 +68,8 @@ class WassersteinStatistic:
         cov = srm - mean.unsqueeze(-1) * mean.unsqueeze(-2) + self.eps * eye
         return {"mean": mean, "cov": cov, "cov_sqrt": sqrtm_psd(cov)}
 
-    def loss(self, features: torch.Tensor, target: Target) -> torch.Tensor:
-        return wasserstein_style_loss(features, target["mean"], target["cov"], target["cov_sqrt"], self.eps)
+    def loss(self, features: torch.Tensor, target: Target, mask: torch.Tensor | None = None) -> torch.Tensor:
+        return wasserstein_style_loss(features, target["mean"], target["cov"], target["cov_sqrt"], self.eps, mask)
 
 
 STATISTICS: dict[str, type] = {"gram": GramStatistic, "wasserstein": WassersteinStatistic}

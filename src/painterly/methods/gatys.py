@@ -38,10 +38,11 @@ from painterly.image import (
     yiq_to_rgb,
 )
 from painterly.image.io import ImageInput
-from painterly.losses import content_loss, get_statistic, total_variation
+from painterly.losses import get_statistic
 from painterly.methods.config import GatysConfig
+from painterly.methods.objective import Objective, SpatialControl, StyleRegion
 
-__all__ = ["Objective", "ProgressEvent", "StylizeResult", "Stylizer", "stylize"]
+__all__ = ["Objective", "ProgressEvent", "SpatialControl", "StyleRegion", "StylizeResult", "Stylizer", "stylize"]
 
 logger = logging.getLogger("painterly")
 
@@ -77,64 +78,6 @@ class StylizeResult:
 
 
 Callback = Callable[[ProgressEvent], None]
-
-
-class Objective:
-    """Weighted content + style + total-variation loss at one image size.
-
-    ``content`` is (1, 3, H, W) in [0, 1]; ``style_targets`` maps layer -> statistic target.
-    """
-
-    def __init__(
-        self,
-        backbone: Backbone,
-        content: torch.Tensor,
-        style_targets: dict[str, dict[str, torch.Tensor]],
-        config: GatysConfig,
-        content_layers: Sequence[str],
-        style_layers: Sequence[str],
-        layer_weights: Sequence[float],
-        content_mask: torch.Tensor | None = None,
-    ) -> None:
-        self.backbone = backbone
-        self.config = config
-        self.statistic = get_statistic(config.statistic)
-        self.content_layers = tuple(content_layers)
-        self.style_layers = tuple(style_layers) if config.style_weight > 0 else ()
-        self.layer_weights = dict(zip(style_layers, layer_weights, strict=False))
-        self.style_targets = style_targets
-        self.content_mask = content_mask
-        self.layers = tuple(dict.fromkeys((*self.content_layers, *self.style_layers)))
-        # Reflect-pad before the network so border pixels are as constrained as inner
-        # ones (without it the outermost columns fill with saturated noise).
-        self.pad = max(2, max(content.shape[-2:]) // 64)
-        if content_mask is not None:
-            p = self.pad
-            self.content_mask = F.pad(content_mask, [p, p, p, p], mode="replicate")
-        with torch.no_grad():
-            feats = backbone(self._padded(content), self.content_layers)
-        self.content_targets = {k: v.detach() for k, v in feats.items()}
-
-    def _padded(self, image: torch.Tensor) -> torch.Tensor:
-        p = min(self.pad, image.shape[-1] - 1, image.shape[-2] - 1)
-        return F.pad(image, [p, p, p, p], mode="reflect") if p > 0 else image
-
-    def __call__(self, image: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Total loss and its unweighted terms for ``image`` (1, 3, H, W) in [0, 1]."""
-        cfg = self.config
-        feats = self.backbone(self._padded(image), self.layers)
-        content = sum(
-            (content_loss(feats[k], self.content_targets[k], self.content_mask) for k in self.content_layers),
-            torch.zeros((), device=image.device),
-        ) / max(len(self.content_layers), 1)
-        style = torch.zeros((), device=image.device)
-        for k in self.style_layers:
-            w = self.layer_weights[k]
-            if w > 0:
-                style = style + w * self.statistic.loss(feats[k], self.style_targets[k])
-        tv = total_variation(image)
-        total = cfg.content_weight * content + cfg.style_weight * style + cfg.tv_weight * tv
-        return total, {"content": content, "style": style, "tv": tv}
 
 
 def _scaled_size(h: int, w: int, long_side: int) -> tuple[int, int]:
@@ -219,9 +162,11 @@ class Stylizer:
         self._target_cache[key] = targets
         return targets
 
-    def objective(self, content: torch.Tensor, content_mask: torch.Tensor | None = None) -> Objective:
+    def objective(self, content: torch.Tensor, spatial: SpatialControl | None = None) -> Objective:
         """The full objective at ``content``'s size (content already colour-prepared)."""
         long_side = max(content.shape[-2:])
+        regions = spatial.style_regions if spatial is not None else ()
+        region_targets = [(r.source or self).style_targets(long_side, content) for r in regions]
         return Objective(
             self.backbone,
             content,
@@ -230,7 +175,8 @@ class Stylizer:
             self.content_layers,
             self.style_layers,
             self.layer_weights,
-            content_mask,
+            spatial,
+            region_targets,
         )
 
     # -- memory --------------------------------------------------------------------
@@ -267,9 +213,15 @@ class Stylizer:
         content: ImageInput,
         *,
         callback: Callback | None = None,
-        content_mask: torch.Tensor | None = None,
+        spatial: SpatialControl | None = None,
+        init: torch.Tensor | None = None,
     ) -> StylizeResult:
-        """Stylise one image. Ctrl-C returns the best image so far (``interrupted``)."""
+        """Stylise one image. Ctrl-C returns the best image so far (``interrupted``).
+
+        ``spatial`` adds per-pixel content weights and style regions (portraits);
+        ``init`` (1, 3, H, W) starts the final scale from that image and skips the
+        coarser scales (used to continue a run).
+        """
         cfg = self.config
         if cfg.seed is not None:
             torch.manual_seed(cfg.seed)
@@ -282,6 +234,8 @@ class Stylizer:
         if scales[-1] != max(h, w):
             scales[-1] = max(h, w)
         iters = [cfg.coarse_iterations] * (len(scales) - 1) + [cfg.iterations]
+        if init is not None:
+            scales, iters = [max(h, w)], [cfg.iterations]
         total_steps = sum(iters)
         history: list[dict[str, Any]] = []
         start = time.perf_counter()
@@ -295,8 +249,11 @@ class Stylizer:
                 content_s = prepared_full
                 if (sh, sw) != (h, w):
                     content_s = F.interpolate(prepared_full, size=(sh, sw), mode="area")
-                objective = self.objective(content_s, content_mask)
-                if image is None:
+                objective = self.objective(content_s, spatial)
+                if image is None and init is not None:
+                    image = F.interpolate(init.to(self.device), size=(sh, sw), mode="bicubic").clamp(0, 1)
+                    image = luminance(image) if cfg.original_colors == "luminance" else image
+                elif image is None:
                     image = self._init_image(content_s)
                 else:
                     image = F.interpolate(image, size=(sh, sw), mode="bicubic", align_corners=False).clamp(0, 1)
@@ -327,7 +284,7 @@ class Stylizer:
         if image.shape[-2:] != (h, w):
             image = F.interpolate(image, size=(h, w), mode="bicubic", align_corners=False).clamp(0, 1)
         with torch.no_grad():
-            _total, terms = self.objective(prepared_full, content_mask)(image)
+            _total, terms = self.objective(prepared_full, spatial)(image)
             final = {k: float(v) for k, v in terms.items()}
             final["total"] = float(_total)
         out = self._finish(image, full)

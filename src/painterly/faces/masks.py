@@ -1,0 +1,56 @@
+"""Soft face masks from the five landmarks."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from painterly.faces.detect import Face
+
+__all__ = ["face_ellipse", "face_mask", "resize_mask"]
+
+
+def face_ellipse(face: Face) -> tuple[float, float, float, float, float]:
+    """(cx, cy, half-width, half-height, angle in radians) of an ellipse covering the
+    face from forehead to chin, aligned with the eye line."""
+    lm = face.landmarks.as_array()
+    eyes = (lm[0] + lm[1]) / 2
+    mouth = (lm[3] + lm[4]) / 2
+    eye_dist = float(((lm[1] - lm[0]) ** 2).sum() ** 0.5)
+    em = float(((mouth - eyes) ** 2).sum() ** 0.5)
+    angle = math.atan2(lm[1][1] - lm[0][1], lm[1][0] - lm[0][0])
+    # forehead ~1.1 eye-mouth distances above the eyes, chin ~0.9 below the mouth
+    top, bottom = -1.1 * em, em + 0.9 * em
+    cy_local = (top + bottom) / 2
+    half_h = (bottom - top) / 2
+    half_w = max(1.05 * eye_dist, 0.62 * half_h)
+    # local "down" is perpendicular to the eye line
+    down = (-math.sin(angle), math.cos(angle))
+    cx, cy = eyes[0] + down[0] * cy_local, eyes[1] + down[1] * cy_local
+    return float(cx), float(cy), half_w, half_h, angle
+
+
+def face_mask(
+    faces: Sequence[Face], height: int, width: int, *, feather: float = 0.25, device: str | torch.device = "cpu"
+) -> torch.Tensor:
+    """Soft mask (1, 1, H, W) in [0, 1]: 1 inside each face ellipse, falling to 0 over
+    ``feather`` x the ellipse's half-width outside it (smoothstep). Faces union by max."""
+    ys = torch.arange(height, dtype=torch.float32, device=device)[:, None] + 0.5
+    xs = torch.arange(width, dtype=torch.float32, device=device)[None, :] + 0.5
+    mask = torch.zeros(height, width, device=device)
+    for face in faces:
+        cx, cy, a, b, ang = face_ellipse(face)
+        dx, dy = xs - cx, ys - cy
+        u = dx * math.cos(ang) + dy * math.sin(ang)
+        v = -dx * math.sin(ang) + dy * math.cos(ang)
+        r = torch.sqrt((u / a) ** 2 + (v / b) ** 2)  # 1 on the ellipse
+        t = ((1 + feather - r) / feather).clamp(0, 1)
+        mask = torch.maximum(mask, t * t * (3 - 2 * t))
+    return mask[None, None]
+
+
+def resize_mask(mask: torch.Tensor, height: int, width: int) -> torch.Tensor:
+    return F.interpolate(mask, size=(height, width), mode="bilinear", align_corners=False).clamp(0, 1)

@@ -1,0 +1,139 @@
+"""The Gatys objective at one image size, with optional spatial control (per-pixel
+content weights, style regions with their own weights and targets, and gain-scaled
+content targets after Selim et al. 2016)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from painterly.backbones import Backbone
+from painterly.losses import content_loss, get_statistic, total_variation
+from painterly.methods.config import GatysConfig
+
+__all__ = ["Objective", "SpatialControl", "StyleRegion"]
+
+Targets = dict[str, dict[str, torch.Tensor]]
+
+
+@dataclass
+class StyleRegion:
+    """Style loss restricted to ``mask`` (1, 1, H, W) in [0, 1] at the output size,
+    scaled by ``weight``, against the targets of ``source`` (a Stylizer; None = the
+    running one)."""
+
+    mask: torch.Tensor
+    weight: float = 1.0
+    source: Any = None
+
+
+@dataclass
+class SpatialControl:
+    """Where the loss differs across the image.
+
+    ``content_weight_map`` (1, 1, H, W) multiplies the content error per pixel.
+    ``style_regions``, when given, replace the global style loss by a sum over regions.
+    ``content_gain`` = (image (1, 3, H, W), mask (1, 1, H, W), lo, hi): content targets
+    become content features times the clamped ratio of this image's feature magnitudes to
+    the content's, inside the mask (Selim et al. 2016 with a warped style portrait).
+    """
+
+    content_weight_map: torch.Tensor | None = None
+    style_regions: Sequence[StyleRegion] = field(default_factory=tuple)
+    content_gain: tuple[torch.Tensor, torch.Tensor, float, float] | None = None
+
+
+def _resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    if x.shape[-2:] == size:
+        return x
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False)
+
+
+class Objective:
+    """Weighted content + style + total-variation loss at one image size.
+
+    ``content`` is (1, 3, H, W) in [0, 1]; ``style_targets`` maps layer -> statistic
+    target; ``region_targets`` holds one such mapping per entry of
+    ``spatial.style_regions``.
+    """
+
+    def __init__(
+        self,
+        backbone: Backbone,
+        content: torch.Tensor,
+        style_targets: Targets,
+        config: GatysConfig,
+        content_layers: Sequence[str],
+        style_layers: Sequence[str],
+        layer_weights: Sequence[float],
+        spatial: SpatialControl | None = None,
+        region_targets: Sequence[Targets] = (),
+    ) -> None:
+        self.backbone = backbone
+        self.config = config
+        self.statistic = get_statistic(config.statistic)
+        self.content_layers = tuple(content_layers)
+        self.style_layers = tuple(style_layers) if config.style_weight > 0 else ()
+        self.layer_weights = dict(zip(style_layers, layer_weights, strict=False))
+        self.style_targets = style_targets
+        self.layers = tuple(dict.fromkeys((*self.content_layers, *self.style_layers)))
+        # Reflect-pad before the network so border pixels are as constrained as inner
+        # ones (without it the outermost columns fill with saturated noise).
+        self.pad = max(2, max(content.shape[-2:]) // 64)
+        size = (content.shape[-2], content.shape[-1])
+        spatial = spatial or SpatialControl()
+        self.content_weight_map = None
+        if spatial.content_weight_map is not None:
+            self.content_weight_map = self._pad_mask(_resize(spatial.content_weight_map, size))
+        self.regions = [
+            (self._pad_mask(_resize(r.mask, size)), r.weight, t)
+            for r, t in zip(spatial.style_regions, region_targets, strict=True)
+        ]
+        with torch.no_grad():
+            feats = backbone(self._padded(content), self.content_layers)
+            targets = {k: v.detach() for k, v in feats.items()}
+            if spatial.content_gain is not None:
+                image, mask, lo, hi = spatial.content_gain
+                guide = backbone(self._padded(_resize(image, size)), self.content_layers)
+                m = self._pad_mask(_resize(mask, size))
+                for k, f in targets.items():
+                    gain = ((guide[k].abs() + 1e-2) / (f.abs() + 1e-2)).clamp(lo, hi)
+                    mk = _resize(m, (f.shape[-2], f.shape[-1]))
+                    targets[k] = f * (1 + mk * (gain - 1))
+        self.content_targets = targets
+
+    def _pad_mask(self, mask: torch.Tensor) -> torch.Tensor:
+        p = self.pad
+        return F.pad(mask, [p, p, p, p], mode="replicate")
+
+    def _padded(self, image: torch.Tensor) -> torch.Tensor:
+        p = min(self.pad, image.shape[-1] - 1, image.shape[-2] - 1)
+        return F.pad(image, [p, p, p, p], mode="reflect") if p > 0 else image
+
+    def __call__(self, image: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Total loss and its unweighted terms for ``image`` (1, 3, H, W) in [0, 1]."""
+        cfg = self.config
+        feats = self.backbone(self._padded(image), self.layers)
+        zero = torch.zeros((), device=image.device)
+        content = sum(
+            (content_loss(feats[k], self.content_targets[k], self.content_weight_map) for k in self.content_layers),
+            zero,
+        ) / max(len(self.content_layers), 1)
+        style = zero
+        for k in self.style_layers:
+            w = self.layer_weights[k]
+            if w <= 0:
+                continue
+            if self.regions:
+                for mask, rw, targets in self.regions:
+                    if rw > 0:
+                        style = style + w * rw * self.statistic.loss(feats[k], targets[k], mask)
+            else:
+                style = style + w * self.statistic.loss(feats[k], self.style_targets[k])
+        tv = total_variation(image)
+        total = cfg.content_weight * content + cfg.style_weight * style + cfg.tv_weight * tv
+        return total, {"content": content, "style": style, "tv": tv}

@@ -1,0 +1,138 @@
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from painterly import GatysConfig, Stylizer
+from painterly.cli.main import main
+from painterly.errors import ConfigError
+from painterly.faces import detect
+from painterly.faces.masks import face_ellipse, face_mask
+from painterly.methods.portrait import PortraitConfig, stylize_portrait
+
+
+@pytest.fixture(scope="module")
+def portrait_small(shared_data: Path, tmp_path_factory) -> Path:
+    """obama.jpg cropped around the face and shrunk to 160 px: a small, fast portrait."""
+    img = Image.open(shared_data / "faces" / "obama.jpg").convert("RGB").crop((250, 0, 730, 560))
+    path = tmp_path_factory.mktemp("portrait") / "sitter.png"
+    img.resize((137, 160), Image.Resampling.LANCZOS).save(path)
+    return path
+
+
+def test_face_mask_covers_face_and_feathers(shared_data: Path) -> None:
+    face = detect(shared_data / "faces" / "obama.jpg")[0]
+    img = Image.open(shared_data / "faces" / "obama.jpg")
+    mask = face_mask([face], img.height, img.width)
+    assert mask.shape == (1, 1, img.height, img.width)
+    lm = face.landmarks
+    for x, y in (lm.left_eye, lm.right_eye, lm.nose, lm.mouth_left, lm.mouth_right):
+        assert mask[0, 0, int(y), int(x)] == 1.0
+    assert mask[0, 0, 5, 5] == 0.0 and mask[0, 0, -5, -5] == 0.0  # corners: background
+    values = mask.unique()
+    assert ((values > 0) & (values < 1)).any()  # a soft edge, not a cut-out
+    _cx, cy, a, b, _ = face_ellipse(face)
+    assert b > a > 0 and face.box[1] - 40 < cy - b < lm.left_eye[1]
+
+
+def test_portrait_config_rejects_bad_values() -> None:
+    for kw in ({"face_content_weight": -1.0}, {"face_style_weight": float("nan")}, {"keep_identity": 0.0},
+               {"min_face_size": 5.0}):
+        with pytest.raises(ConfigError):
+            PortraitConfig(**kw)
+
+
+def _stylizer(style: Path, lite0, **kw) -> Stylizer:
+    cfg = GatysConfig(size=160, iterations=25, coarse_iterations=15, min_size=80, backbone="efficientnet-lite0", **kw)
+    return Stylizer(style, cfg, backbone=lite0)
+
+
+@pytest.mark.slow
+def test_face_aware_keeps_identity_better_than_plain(portrait_small: Path, shared_data: Path, lite0) -> None:
+    st = _stylizer(shared_data / "styles" / "starry_night.jpg", lite0, style_weight=30.0)
+    plain = stylize_portrait(st, portrait_small, PortraitConfig(face_aware=False))
+    aware = stylize_portrait(st, portrait_small, PortraitConfig(face_pass=False))
+    assert aware.face_aware and not plain.face_aware
+    assert aware.identity[0] is not None and plain.identity[0] is not None
+    assert aware.identity[0] < plain.identity[0]
+
+
+def test_face_aware_run_on_a_small_portrait(portrait_small: Path, shared_data: Path, lite0) -> None:
+    st = _stylizer(shared_data / "styles" / "starry_night.jpg", lite0)
+    result = stylize_portrait(st, portrait_small, PortraitConfig(face_pass=False))
+    assert result.face_aware and len(result.faces) == 1
+    assert result.identity[0] is not None and 0 <= result.identity[0] < 0.6
+    assert result.image.size == (137, 160)
+
+
+def test_keep_identity_reports_whether_it_was_reached(portrait_small: Path, shared_data: Path, lite0) -> None:
+    st = _stylizer(shared_data / "styles" / "starry_night.jpg", lite0)
+    r = stylize_portrait(st, portrait_small, PortraitConfig(face_pass=False, keep_identity=1e-6,
+                                                            keep_identity_rounds=1))
+    assert r.keep_identity_reached is False
+    assert r.face_content_weight == 2 * PortraitConfig().face_content_weight
+    assert any("not reached" in n for n in r.notes)
+    assert r.result.steps == 15 + 25 + 25  # one extra round at the final scale
+
+
+def test_no_face_means_plain_stylisation_with_a_note(tiny_images, lite0) -> None:
+    content, style = tiny_images
+    st = Stylizer(style, GatysConfig(size=48, iterations=3, coarse_iterations=2, min_size=24,
+                                     backbone="efficientnet-lite0"), backbone=lite0)
+    r = stylize_portrait(st, content)
+    assert not r.face_aware and r.faces == [] and any("no face" in n for n in r.notes)
+
+
+def test_face_pass_and_background_style_run(portrait_small: Path, shared_data: Path, lite0) -> None:
+    st = _stylizer(shared_data / "styles" / "starry_night.jpg", lite0)
+    r = stylize_portrait(st, portrait_small, PortraitConfig(
+        face_pass=True, background_style=str(shared_data / "styles" / "the_scream.jpg")))
+    assert any("face pass" in n for n in r.notes)
+    assert r.image.size == (137, 160)
+
+
+def test_selim_needs_a_portrait_style(portrait_small: Path, tiny_images, lite0, shared_data: Path) -> None:
+    _, noise_style = tiny_images
+    st = _stylizer(noise_style, lite0)
+    with pytest.raises(ConfigError, match="portrait style"):
+        stylize_portrait(st, portrait_small, PortraitConfig(selim=True, face_pass=False))
+    # none of the shared paintings has a face MTCNN finds; a posterised photo portrait
+    # stands in for a painted one
+    from PIL import ImageFilter, ImageOps
+
+    painted = ImageOps.posterize(Image.open(shared_data / "faces" / "biden2.jpg").convert("RGB"), 3)
+    painted = painted.filter(ImageFilter.ModeFilter(5)).resize((300, 300))
+    painted.save(portrait_small.parent / "painted.png")
+    st2 = _stylizer(portrait_small.parent / "painted.png", lite0)
+    r = stylize_portrait(st2, portrait_small, PortraitConfig(selim=True, face_pass=False))
+    assert r.identity[0] is not None
+
+
+def test_cli_portrait_reports_identity(portrait_small: Path, shared_data: Path, tmp_path: Path, capsys) -> None:
+    out = tmp_path / "o.png"
+    code = main(["stylize", str(portrait_small), "-s", str(shared_data / "styles" / "starry_night.jpg"),
+                 "-o", str(out), "--size", "160", "--iterations", "10", "--coarse-iterations", "6",
+                 "--min-size", "80", "-q", "--backbone", "efficientnet-lite0", "--snapshot-every", "8",
+                 "--no-face-pass", "--contact-sheet", str(tmp_path / "sheet.png")])
+    err = capsys.readouterr().err
+    assert code == 0, err
+    assert "identity distance input->output" in err and "step 8: identity distance" in err
+    record = json.loads(out.with_suffix(".json").read_text())
+    assert record["portrait"]["face_aware"] is True and len(record["portrait"]["identity_distance"]) == 1
+    code = main(["stylize", str(portrait_small), "-s", str(shared_data / "styles" / "starry_night.jpg"),
+                 "-o", str(tmp_path / "p.png"), "--size", "64", "--iterations", "2", "--coarse-iterations", "0",
+                 "-q", "--backbone", "efficientnet-lite0", "--no-face-aware"])
+    assert code == 0
+    assert json.loads((tmp_path / "p.json").read_text())["portrait"]["face_aware"] is False
+
+
+def test_cli_portrait_bad_input(tiny_images, tmp_path: Path, capsys) -> None:
+    content, style = tiny_images
+    for extra in (["--face-content-weight", "-2"], ["--keep-identity", "0"], ["--background-style", "nope.jpg"]):
+        code = main(["stylize", str(content), "-s", str(style), "-o", str(tmp_path / "o.png"), "-q", *extra])
+        err = capsys.readouterr().err
+        assert code == 2 and len(err.strip().splitlines()) == 1, (extra, err)
+        assert not (tmp_path / "o.png").exists()
