@@ -41,6 +41,9 @@ def build_parser() -> argparse.ArgumentParser:
     from painterly.cli import faces as faces_cmd
 
     faces_cmd.add_parser(sub)
+    from painterly.cli import serve as serve_cmd
+
+    serve_cmd.add_parser(sub)
     sub.add_parser("backbones", help="list the loss networks and where their weights come from")
     return parser
 
@@ -79,6 +82,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from painterly.cli import faces as faces_cmd
 
             return faces_cmd.run(args)
+        if args.command == "serve":
+            from painterly.cli import serve as serve_cmd
+
+            return serve_cmd.run(args)
         if args.command == "backbones":
             return _list_backbones()
     except PainterlyError as exc:

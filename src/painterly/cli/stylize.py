@@ -20,6 +20,7 @@ from painterly.errors import ConfigError, ImageError, NonFiniteLossError
 from painterly.methods import GatysConfig, ProgressEvent, Stylizer, StylizeResult
 from painterly.methods.config import INITS, LAYER_WEIGHT_PRESETS, OPTIMIZERS, ORIGINAL_COLORS
 from painterly.methods.portrait import PortraitConfig, PortraitResult, stylize_portrait
+from painterly.styles import BUILTIN_STYLES, resolve_style
 
 __all__ = ["add_parser", "config_from_args", "run"]
 
@@ -58,7 +59,8 @@ def _d(name: str) -> str:
 def add_parser(sub: Any) -> argparse.ArgumentParser:
     p = sub.add_parser("stylize", help="stylise a photo with one or more paintings (Gatys et al.)")
     p.add_argument("content", help="content image (photo)")
-    p.add_argument("--style", "-s", action="append", required=True, help="style image; repeat to blend several")
+    p.add_argument("--style", "-s", action="append", required=True,
+                   help=f"style image or built-in name ({', '.join(BUILTIN_STYLES)}); repeat to blend several")
     p.add_argument("--style-weights", type=_floats, dest="style_blend", help="blend weights, e.g. 0.7,0.3")
     p.add_argument("-o", "--output", required=True, help="output image (.png or .jpg)")
     g = p.add_argument_group("image")
@@ -139,6 +141,9 @@ def portrait_config_from_args(args: argparse.Namespace) -> PortraitConfig:
 
 
 def _check_paths(args: argparse.Namespace) -> tuple[Path, list[Path]]:
+    args.style = [resolve_style(s) for s in args.style]
+    if args.background_style:
+        args.background_style = resolve_style(args.background_style)
     out = Path(args.output)
     inputs = [Path(args.content), *map(Path, args.style)]
     if args.background_style:

@@ -228,17 +228,31 @@ def stylize_portrait(
     spatial = _spatial(stylizer, mask, pcfg, weight, background, gain)
     result = stylizer.stylize(image, callback=callback, spatial=spatial)
     reference = image.resize(result.image.size, Image.Resampling.LANCZOS)
+    do_pass = pcfg.face_pass if pcfg.face_pass is not None else any(
+        fo.width < pcfg.face_pass_below for fo in faces_out)
+    if do_pass and not result.interrupted:
+        tensor = result.tensor
+        for f, fo in zip(faces, faces_out, strict=True):
+            if pcfg.face_pass or fo.width < pcfg.face_pass_below:
+                tensor = _face_pass(stylizer, image, tensor, f, fo, mask.cpu(), pcfg)
+        result.tensor = tensor
+        result.image = tensor_to_pil(tensor)
+        notes.append(f"face pass: re-stylised {len(faces)} face region(s) at a higher resolution")
     ids = _identities(reference, result.image, faces_out)
     reached = None
     if pcfg.keep_identity is not None:
         rounds = 0
-        while any(d is None or d > pcfg.keep_identity for d in ids) and rounds < pcfg.keep_identity_rounds:
+        round_cfg = pcfg
+        while (any(d is None or d > pcfg.keep_identity for d in ids) and rounds < pcfg.keep_identity_rounds
+               and not result.interrupted):
             rounds += 1
+            # each round: twice the content weight on the face, half its share of the style
             weight *= 2.0
+            round_cfg = dataclasses.replace(round_cfg, face_style_weight=round_cfg.face_style_weight / 2)
             logger.info("identity distance %s > %.3g: round %d with face content weight %.3g",
                         ", ".join(f"{d:.3f}" if d is not None else "?" for d in ids), pcfg.keep_identity,
                         rounds, weight)
-            spatial = _spatial(stylizer, mask, pcfg, weight, background, gain)
+            spatial = _spatial(stylizer, mask, round_cfg, weight, background, gain)
             more = stylizer.stylize(image, callback=callback, spatial=spatial, init=result.tensor)
             more.history = result.history + more.history
             more.steps += result.steps
@@ -251,15 +265,4 @@ def stylize_portrait(
                f"after {rounds} extra round{'s' if rounds != 1 else ''}")
         notes.append(msg)
         logger.info("%s", msg)
-    do_pass = pcfg.face_pass if pcfg.face_pass is not None else any(
-        fo.width < pcfg.face_pass_below for fo in faces_out)
-    if do_pass and not result.interrupted:
-        tensor = result.tensor
-        for f, fo in zip(faces, faces_out, strict=True):
-            if pcfg.face_pass or fo.width < pcfg.face_pass_below:
-                tensor = _face_pass(stylizer, image, tensor, f, fo, mask.cpu(), pcfg)
-        result.tensor = tensor
-        result.image = tensor_to_pil(tensor)
-        notes.append(f"face pass: re-stylised {len(faces)} face region(s) at a higher resolution")
-        ids = _identities(reference, result.image, faces_out)
     return PortraitResult(result, faces_out, ids, True, notes, reached, weight)

@@ -1,0 +1,1 @@
+"""Web page and HTTP API (``painterly serve``)."""

@@ -1,0 +1,275 @@
+"""HTTP API and page for stylisation jobs (FastAPI).
+
+    painterly serve --port 8000 --data-dir ~/.painterly-server
+
+Uploads are validated as real images (size and pixel limits, 413; unreadable, 400),
+stored under the data dir by job id (never a user path), run by a bounded job queue
+(429 when full), and reported through status, server-sent events with preview
+thumbnails, and a PNG download.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, StreamingResponse
+from PIL import Image, UnidentifiedImageError
+
+from painterly.styles import BUILTIN_STYLES, builtin_style_path
+from painterly.web.jobs import Job, JobManager, QueueFullError
+
+__all__ = ["ServerSettings", "create_app"]
+
+logger = logging.getLogger("painterly")
+STATIC = Path(__file__).resolve().parent / "static"
+
+
+@dataclass
+class ServerSettings:
+    data_dir: Path
+    concurrency: int = 1
+    queue_size: int = 8
+    max_upload_bytes: int = 20 << 20
+    max_pixels: int = 40_000_000
+    max_size: int = 1024  # largest output long side a job may ask for
+    max_iterations: int = 1000
+    retention_s: float = 24 * 3600
+    device: str = "auto"
+
+
+def _read_image(data: bytes, what: str, settings: ServerSettings) -> Image.Image:
+    """Validate an upload as a real image within limits; raise HTTPException otherwise."""
+    if not data:
+        raise HTTPException(400, f"{what}: empty upload")
+    if len(data) > settings.max_upload_bytes:
+        raise HTTPException(413, f"{what}: {len(data) / 2**20:.1f} MB is over the {settings.max_upload_bytes >> 20} MB "
+                                 "limit")
+    try:
+        with Image.open(io.BytesIO(data)) as probe:
+            w, h = probe.size
+            if w * h > settings.max_pixels:
+                raise HTTPException(413, f"{what}: {w}x{h} is over the {settings.max_pixels:,} pixel limit")
+            probe.verify()
+        img = Image.open(io.BytesIO(data))
+        img.load()
+    except HTTPException:
+        raise
+    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
+        reason = "not an image" if isinstance(exc, UnidentifiedImageError) else f"unreadable image ({exc})"
+        raise HTTPException(400, f"{what}: {reason}") from None
+    if img.width == 0 or img.height == 0:
+        raise HTTPException(400, f"{what}: zero-size image")
+    from painterly.image import load_image
+
+    return load_image(img, name=what)
+
+
+async def _read_upload(upload: UploadFile, what: str, settings: ServerSettings) -> bytes:
+    data = await upload.read(settings.max_upload_bytes + 1)
+    if len(data) > settings.max_upload_bytes:
+        raise HTTPException(413, f"{what}: over the {settings.max_upload_bytes >> 20} MB upload limit")
+    return data
+
+
+def _run_job(settings: ServerSettings) -> Any:
+    """The worker body: one stylisation, progress through ``on_progress``."""
+    cache: dict[str, Any] = {}
+
+    def run(job: Job, job_dir: Path, on_progress: Any) -> None:
+        from painterly import GatysConfig, Stylizer, create_backbone
+        from painterly.image import save_image
+        from painterly.methods.portrait import PortraitConfig, stylize_portrait
+
+        opts = dict(job.options)
+        if "backbone" not in cache:
+            cache["backbone"] = create_backbone("auto")
+        styles = sorted(job_dir.glob("style_*.png"))
+        face_aware = opts.pop("face_aware", None)
+        cfg = GatysConfig(device=settings.device, **opts)
+        stylizer = Stylizer([str(p) for p in styles], cfg, backbone=cache["backbone"])
+
+        def callback(ev: Any) -> None:
+            on_progress(ev.step, ev.total_steps, ev.losses, ev.image() if ev.step % 10 == 0 else None)
+
+        result = stylize_portrait(stylizer, job_dir / "content.png", PortraitConfig(face_aware=face_aware),
+                                  callback=callback)
+        job.identity = result.identity
+        job.losses = result.result.losses
+        save_image(result.image, job_dir / "result.png")
+
+    return run
+
+
+def create_app(settings: ServerSettings, manager: JobManager | None = None) -> FastAPI:
+    jobs = manager or JobManager(settings.data_dir, concurrency=settings.concurrency,
+                                 queue_size=settings.queue_size, retention_s=settings.retention_s,
+                                 runner=_run_job(settings))
+
+    @asynccontextmanager
+    async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
+        yield
+        jobs.close()
+
+    app = FastAPI(title="painterly", version="0.1.0", lifespan=lifespan,
+                  description="Neural style transfer jobs: upload a photo and a painting, watch, download.")
+    app.state.jobs = jobs
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def page() -> HTMLResponse:
+        return HTMLResponse((STATIC / "index.html").read_text())
+
+    @app.get("/static/{name}", include_in_schema=False)
+    def static(name: str) -> FileResponse:
+        path = (STATIC / name).resolve()
+        if path.parent != STATIC or not path.is_file():
+            raise HTTPException(404, "not found")
+        return FileResponse(path)
+
+    @app.get("/api/styles")
+    def styles() -> list[dict[str, str]]:
+        """Built-in styles: name, title, and a URL of the image."""
+        return [{"name": n, "title": t, "url": f"/api/styles/{n}.jpg"} for n, t in BUILTIN_STYLES.items()]
+
+    @app.get("/api/styles/{name}.jpg")
+    def style_image(name: str) -> FileResponse:
+        if name not in BUILTIN_STYLES:
+            raise HTTPException(404, f"no built-in style {name!r}")
+        return FileResponse(builtin_style_path(name), media_type="image/jpeg")
+
+    @app.post("/api/jobs", status_code=202)
+    async def create_job(
+        content: Annotated[UploadFile, File(description="the photo")],
+        style: Annotated[list[UploadFile] | None, File(description="style image(s)")] = None,
+        style_name: Annotated[str | None, Form(description="a built-in style instead of an upload")] = None,
+        size: Annotated[int, Form(ge=64)] = 384,
+        style_weight: Annotated[float, Form(ge=0)] = 10.0,
+        content_weight: Annotated[float, Form(ge=0)] = 1.0,
+        tv_weight: Annotated[float, Form(ge=0)] = 1.0,
+        iterations: Annotated[int | None, Form(ge=0)] = None,
+        original_colors: Annotated[str | None, Form()] = None,
+        face_aware: Annotated[bool | None, Form()] = None,
+    ) -> JSONResponse:
+        """Queue a stylisation. 202 with the job; 400 bad input; 413 too large; 429 queue full."""
+        if size > settings.max_size:
+            raise HTTPException(413, f"size {size} is over this server's limit of {settings.max_size} px")
+        if iterations is not None and iterations > settings.max_iterations:
+            raise HTTPException(413, f"iterations {iterations} is over this server's limit of "
+                                     f"{settings.max_iterations}")
+        if original_colors not in (None, "", "luminance", "histogram"):
+            raise HTTPException(400, f"original_colors must be luminance or histogram, not {original_colors!r}")
+        uploads = [s for s in (style or []) if s.filename]
+        if not uploads and not style_name:
+            raise HTTPException(400, "give a style image or a built-in style_name")
+        if style_name and style_name not in BUILTIN_STYLES:
+            raise HTTPException(400, f"unknown style_name {style_name!r}; see /api/styles")
+        if jobs.pending() >= settings.queue_size:
+            raise HTTPException(429, "the queue is full; try again later")
+        content_img = _read_image(await _read_upload(content, "content", settings), "content", settings)
+        style_imgs = [_read_image(await _read_upload(s, f"style {i + 1}", settings), f"style {i + 1}", settings)
+                      for i, s in enumerate(uploads)]
+        if style_name:
+            style_imgs.insert(0, Image.open(builtin_style_path(style_name)).convert("RGB"))
+        options: dict[str, Any] = {"size": size, "style_weight": style_weight, "content_weight": content_weight,
+                                   "tv_weight": tv_weight}
+        if iterations is not None:
+            options["iterations"] = iterations
+            options["coarse_iterations"] = iterations
+        if original_colors:
+            options["original_colors"] = original_colors
+        if face_aware is not None:
+            options["face_aware"] = face_aware
+        from painterly.errors import ConfigError
+        from painterly.methods import GatysConfig
+
+        try:
+            GatysConfig(**{k: v for k, v in options.items() if k != "face_aware"})
+        except ConfigError as exc:
+            raise HTTPException(400, str(exc)) from None
+        job_id = jobs.new_id()
+        job_dir = jobs.job_dir(job_id)
+        job_dir.mkdir(parents=True)
+        content_img.save(job_dir / "content.png")
+        for i, img in enumerate(style_imgs):
+            img.save(job_dir / f"style_{i:02d}.png")
+        try:
+            job = jobs.submit(job_id, {**options, "style_name": style_name} if style_name else options)
+        except QueueFullError as exc:
+            raise HTTPException(429, str(exc)) from None
+        job.options.pop("style_name", None)
+        return JSONResponse(job.public(), status_code=202, headers={"Location": f"/api/jobs/{job_id}"})
+
+    def _job(job_id: str) -> Job:
+        job = jobs.get(job_id)
+        if job is None:
+            raise HTTPException(404, f"no job {job_id!r}")
+        return job
+
+    @app.get("/api/jobs/{job_id}")
+    def job_status(job_id: str) -> dict[str, Any]:
+        """State, progress, loss terms and identity distance (portraits)."""
+        return _job(job_id).public()
+
+    @app.get("/api/jobs/{job_id}/events")
+    async def job_events(job_id: str, request: Request) -> StreamingResponse:
+        """Server-sent events: a ``progress`` event on every change (with a preview
+        thumbnail when there is a new one), then one ``end`` event."""
+        job = _job(job_id)
+
+        async def stream() -> AsyncIterator[str]:
+            seen, sent_preview = -1, None
+            deadline = time.monotonic() + 3600
+            while time.monotonic() < deadline:
+                if await request.is_disconnected():
+                    return
+                if job.version != seen:
+                    seen = job.version
+                    data = job.public()
+                    if job.preview and job.preview != sent_preview:
+                        data["preview"] = sent_preview = job.preview
+                    yield f"event: progress\ndata: {json.dumps(data)}\n\n"
+                if job.state in ("done", "failed", "cancelled"):
+                    yield f"event: end\ndata: {json.dumps(job.public())}\n\n"
+                    return
+                await asyncio.sleep(0.25)
+
+        return StreamingResponse(stream(), media_type="text/event-stream", headers={"Cache-Control": "no-cache"})
+
+    @app.get("/api/jobs/{job_id}/result", response_class=FileResponse)
+    def job_result(job_id: str) -> FileResponse:
+        """The stylised PNG; 409 while the job is not done."""
+        job = _job(job_id)
+        if job.state != "done":
+            raise HTTPException(409, f"job is {job.state}" + (f": {job.error}" if job.error else ""))
+        path = jobs.job_dir(job_id) / "result.png"
+        if not path.is_file():
+            raise HTTPException(410, "the result has been removed")
+        return FileResponse(path, media_type="image/png", filename=f"painterly-{job_id}.png")
+
+    @app.post("/api/jobs/{job_id}/cancel")
+    def job_cancel(job_id: str) -> dict[str, Any]:
+        """Cancel a queued or running job (no effect on a finished one)."""
+        _job(job_id)
+        job = jobs.cancel(job_id)
+        assert job is not None
+        return job.public()
+
+    @app.post("/api/faces")
+    async def faces(image: Annotated[UploadFile, File()]) -> dict[str, Any]:
+        """Face detection on an uploaded image: boxes, scores, five landmarks."""
+        img = _read_image(await _read_upload(image, "image", settings), "image", settings)
+        from painterly.faces import detect
+
+        found = await asyncio.to_thread(detect, img)
+        return {"width": img.width, "height": img.height, "faces": [f.to_dict() for f in found]}
+
+    return app

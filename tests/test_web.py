@@ -1,0 +1,183 @@
+from __future__ import annotations
+
+import io
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+from painterly.web.app import ServerSettings, create_app
+from painterly.web.jobs import JobManager
+
+
+def _png(w: int = 48, h: int = 40) -> bytes:
+    rng = np.random.default_rng(0)
+    buf = io.BytesIO()
+    Image.fromarray((rng.random((h, w, 3)) * 255).astype(np.uint8)).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+class _Gate:
+    """A fake job body that waits until released, reporting progress meanwhile."""
+
+    def __init__(self) -> None:
+        self.release = threading.Event()
+
+    def __call__(self, job: Any, job_dir: Path, on_progress: Any) -> None:
+        for step in range(1, 1000):
+            on_progress(step, 1000, {"total": 1.0 / step}, Image.new("RGB", (32, 32), "red"))
+            if self.release.wait(0.01):
+                break
+        if job.options.get("style_weight") == 13.0:
+            raise RuntimeError("boom")
+        Image.new("RGB", (8, 8), "blue").save(job_dir / "result.png")
+
+
+@pytest.fixture
+def gated(tmp_path: Path):
+    gate = _Gate()
+    settings = ServerSettings(data_dir=tmp_path / "data", queue_size=2, max_upload_bytes=200_000,
+                              max_pixels=500_000, max_size=512)
+    manager = JobManager(settings.data_dir, concurrency=1, queue_size=2, runner=gate)
+    with TestClient(create_app(settings, manager)) as client:
+        yield client, gate, manager
+
+
+def _submit(client: TestClient, **form: Any):
+    files = {"content": ("c.png", _png(), "image/png")}
+    data = {"style_name": "starry_night", "size": "64", **{k: str(v) for k, v in form.items()}}
+    return client.post("/api/jobs", files=files, data=data)
+
+
+def _wait(client: TestClient, job_id: str, states=("done", "failed", "cancelled"), timeout: float = 30) -> dict:
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        body = client.get(f"/api/jobs/{job_id}").json()
+        if body["state"] in states:
+            return body
+        time.sleep(0.05)
+    raise AssertionError(f"job {job_id} stuck in {body['state']}")
+
+
+def test_page_styles_and_openapi(gated) -> None:
+    client, _, _ = gated
+    page = client.get("/")
+    assert page.status_code == 200 and "painterly" in page.text and "/static/app.js" in page.text
+    assert client.get("/static/app.js").status_code == 200
+    assert client.get("/static/..%2Fapp.py").status_code == 404
+    styles = client.get("/api/styles").json()
+    assert {"starry_night", "the_scream"} <= {s["name"] for s in styles}
+    assert client.get(styles[0]["url"]).headers["content-type"] == "image/jpeg"
+    assert client.get("/api/styles/nope.jpg").status_code == 404
+    assert "/api/jobs" in client.get("/openapi.json").json()["paths"]
+
+
+def test_job_lifecycle_status_events_result(gated) -> None:
+    client, gate, _ = gated
+    res = _submit(client)
+    assert res.status_code == 202 and res.headers["location"] == f"/api/jobs/{res.json()['id']}"
+    job_id = res.json()["id"]
+    assert len(job_id) >= 16  # random, unguessable
+    _wait(client, job_id, ("running",))
+    assert client.get(f"/api/jobs/{job_id}/result").status_code == 409  # not done yet
+    gate.release.set()
+    with client.stream("GET", f"/api/jobs/{job_id}/events") as stream:
+        text = "".join(stream.iter_text())
+    assert "event: end" in text and '"state": "done"' in text
+    res = client.get(f"/api/jobs/{job_id}/result")
+    assert res.status_code == 200 and res.headers["content-type"] == "image/png"
+    assert client.get("/api/jobs/unknown").status_code == 404
+
+
+def test_queue_full_gives_429_and_cancel_works(gated) -> None:
+    client, gate, _ = gated
+    first, second = _submit(client).json()["id"], _submit(client).json()["id"]
+    assert _submit(client).status_code == 429
+    assert client.post(f"/api/jobs/{second}/cancel").json()["state"] == "cancelled"
+    running = _wait(client, first, ("running",))
+    assert running["progress"]["step"] >= 0
+    client.post(f"/api/jobs/{first}/cancel")
+    assert _wait(client, first)["state"] == "cancelled"
+    assert client.post("/api/jobs/nope/cancel").status_code == 404
+    gate.release.set()
+
+
+def test_crashing_job_fails_with_reason(gated) -> None:
+    client, gate, _ = gated
+    gate.release.set()
+    job = _wait(client, _submit(client, style_weight=13.0).json()["id"])
+    assert job["state"] == "failed" and "boom" in job["error"]
+
+
+def test_validation_400_and_413(gated) -> None:
+    client, _, _ = gated
+    bad = client.post("/api/jobs", files={"content": ("c.png", b"not an image", "image/png")},
+                      data={"style_name": "starry_night"})
+    assert bad.status_code == 400 and "not an image" in bad.json()["detail"]
+    assert _submit(client, style_name="nope").status_code == 400
+    assert client.post("/api/jobs", files={"content": ("c.png", _png(), "image/png")}).status_code == 400
+    assert _submit(client, original_colors="purple").status_code == 400
+    assert _submit(client, size=4096).status_code == 413
+    assert _submit(client, size=10).status_code == 422  # below the schema's minimum
+    huge = io.BytesIO()
+    Image.new("RGB", (800, 800)).save(huge, format="PNG")  # 640k pixels > 500k limit
+    res = client.post("/api/jobs", files={"content": ("c.png", huge.getvalue(), "image/png")},
+                      data={"style_name": "starry_night"})
+    assert res.status_code == 413 and "pixel" in res.json()["detail"]
+    big = io.BytesIO()
+    Image.fromarray((np.random.default_rng(1).random((300, 300, 3)) * 255).astype(np.uint8)).save(big, format="PNG")
+    res = client.post("/api/jobs", files={"content": ("c.png", big.getvalue(), "image/png")},
+                      data={"style_name": "starry_night"})
+    assert res.status_code == 413 and "MB" in res.json()["detail"]
+
+
+def test_restart_keeps_results_and_fails_interrupted(tmp_path: Path) -> None:
+    gate = _Gate()
+    settings = ServerSettings(data_dir=tmp_path / "d", queue_size=4)
+    manager = JobManager(settings.data_dir, runner=gate)
+    with TestClient(create_app(settings, manager)) as client:
+        gate.release.set()
+        done = _wait(client, _submit(client).json()["id"])["id"]
+        gate.release.clear()
+        running = _submit(client).json()["id"]
+        _wait(client, running, ("running",))
+    gate.release.set()
+    manager2 = JobManager(settings.data_dir, runner=gate)
+    with TestClient(create_app(settings, manager2)) as client:
+        assert client.get(f"/api/jobs/{done}/result").status_code == 200
+        body = client.get(f"/api/jobs/{running}").json()
+        assert body["state"] == "failed" and "server stopped" in body["error"]
+
+
+def test_old_results_are_removed(tmp_path: Path) -> None:
+    gate = _Gate()
+    gate.release.set()
+    manager = JobManager(tmp_path / "d", runner=gate, retention_s=60)
+    with TestClient(create_app(ServerSettings(data_dir=tmp_path / "d"), manager)) as client:
+        job_id = _wait(client, _submit(client).json()["id"])["id"]
+        assert manager.clean(now=time.time() + 30) == []
+        assert manager.clean(now=time.time() + 120) == [job_id]
+        assert client.get(f"/api/jobs/{job_id}").status_code == 404
+        assert not (tmp_path / "d" / "jobs" / job_id).exists()
+
+
+def test_real_job_and_face_endpoint(tmp_path: Path, shared_data: Path) -> None:
+    settings = ServerSettings(data_dir=tmp_path / "real")
+    with TestClient(create_app(settings)) as client:
+        files = {"content": ("c.png", _png(64, 48), "image/png")}
+        res = client.post("/api/jobs", files=files, data={"style_name": "the_scream", "size": "64",
+                                                          "iterations": "4"})
+        assert res.status_code == 202, res.text
+        job = _wait(client, res.json()["id"], timeout=120)
+        assert job["state"] == "done", job
+        assert job["losses"]["total"] > 0
+        img = Image.open(io.BytesIO(client.get(f"/api/jobs/{job['id']}/result").content))
+        assert img.size == (64, 48)
+        faces = client.post("/api/faces", files={"image": ("t.jpg", (shared_data / "faces" / "two_people.jpg")
+                                                           .read_bytes(), "image/jpeg")})
+        assert faces.status_code == 200 and len(faces.json()["faces"]) == 2
