@@ -121,7 +121,7 @@ def main() -> None:
                     latencies.append(dt)
             if all(s.get("state") in ("done", "failed", "cancelled") for s in states.values()):
                 break
-            time.sleep(0.2)
+            time.sleep(0.05)
         done = sum(1 for s in states.values() if s.get("state") == "done")
         failed = [s for s in states.values() if s.get("state") == "failed"]
         unfinished = [j for j, s in states.items() if s.get("state") not in ("done", "failed", "cancelled")]

@@ -44,7 +44,7 @@ class GatysConfig:
     statistic: str = "wasserstein"
     content_weight: float = 1.0
     style_weight: float = 10.0
-    tv_weight: float = 1.0
+    tv_weight: float = 3.0
     optimizer: str = "lbfgs"
     lr: float = 0.02
     init: str = "content"

@@ -52,7 +52,7 @@ class PortraitConfig:
     keep_identity: float | None = None  # optimise on until the identity distance is <= this
     keep_identity_rounds: int = 3
     face_pass: bool | None = None  # None = automatic for faces under face_pass_below px
-    face_pass_below: int = 64
+    face_pass_below: int = 128
     min_face_size: float = 20.0
 
     def __post_init__(self) -> None:

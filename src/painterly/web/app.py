@@ -25,12 +25,14 @@ from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, StreamingResponse
 from PIL import Image, UnidentifiedImageError
 
+from painterly.methods.config import GatysConfig
 from painterly.styles import BUILTIN_STYLES, builtin_style_path
 from painterly.web.jobs import Job, JobManager, QueueFullError
 
 __all__ = ["ServerSettings", "create_app"]
 
 logger = logging.getLogger("painterly")
+_DEFAULTS = GatysConfig()  # form defaults come from the library, as the CLI's do
 STATIC = Path(__file__).resolve().parent / "static"
 
 
@@ -86,7 +88,7 @@ def _run_job(settings: ServerSettings) -> Any:
     cache: dict[str, Any] = {}
 
     def run(job: Job, job_dir: Path, on_progress: Any) -> None:
-        from painterly import GatysConfig, Stylizer, create_backbone
+        from painterly import Stylizer, create_backbone
         from painterly.image import save_image
         from painterly.methods.portrait import PortraitConfig, stylize_portrait
 
@@ -152,9 +154,9 @@ def create_app(settings: ServerSettings, manager: JobManager | None = None) -> F
         style: Annotated[list[UploadFile] | None, File(description="style image(s)")] = None,
         style_name: Annotated[str | None, Form(description="a built-in style instead of an upload")] = None,
         size: Annotated[int, Form(ge=64)] = 384,
-        style_weight: Annotated[float, Form(ge=0)] = 10.0,
-        content_weight: Annotated[float, Form(ge=0)] = 1.0,
-        tv_weight: Annotated[float, Form(ge=0)] = 1.0,
+        style_weight: Annotated[float, Form(ge=0)] = _DEFAULTS.style_weight,
+        content_weight: Annotated[float, Form(ge=0)] = _DEFAULTS.content_weight,
+        tv_weight: Annotated[float, Form(ge=0)] = _DEFAULTS.tv_weight,
         iterations: Annotated[int | None, Form(ge=0)] = None,
         original_colors: Annotated[str | None, Form()] = None,
         face_aware: Annotated[bool | None, Form()] = None,
@@ -189,7 +191,6 @@ def create_app(settings: ServerSettings, manager: JobManager | None = None) -> F
         if face_aware is not None:
             options["face_aware"] = face_aware
         from painterly.errors import ConfigError
-        from painterly.methods import GatysConfig
 
         try:
             GatysConfig(**{k: v for k, v in options.items() if k != "face_aware"})
@@ -215,7 +216,7 @@ def create_app(settings: ServerSettings, manager: JobManager | None = None) -> F
         return job
 
     @app.get("/api/jobs/{job_id}")
-    def job_status(job_id: str) -> dict[str, Any]:
+    async def job_status(job_id: str) -> dict[str, Any]:  # async: no thread-pool hop for a dict read
         """State, progress, loss terms and identity distance (portraits)."""
         return _job(job_id).public()
 
