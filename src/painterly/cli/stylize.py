@@ -205,7 +205,7 @@ def run(args: argparse.Namespace) -> int:
         nonlocal frame_every
         if bar is not None:
             bar.total = ev.total_steps
-            bar.set_description(f"scale {ev.scale + 1}/{ev.n_scales} {ev.size[1]}x{ev.size[0]}")
+            bar.set_description(f"scale {ev.scale + 1}/{ev.n_scales} {ev.size[1]}x{ev.size[0]}", refresh=False)
             bar.set_postfix(loss=f"{ev.losses['total']:.4g}", refresh=False)
             bar.update(1)
         if log_fh is not None:

@@ -56,6 +56,12 @@ class Face:
     def to_dict(self) -> dict[str, object]:
         return asdict(self)
 
+    def moved(self, sx: float = 1.0, sy: float = 1.0, dx: float = 0.0, dy: float = 0.0) -> Face:
+        """This face in another frame: coordinates shifted by (dx, dy), then scaled by (sx, sy)."""
+        pts = [((x + dx) * sx, (y + dy) * sy) for x, y in self.landmarks.as_array().tolist()]
+        x1, y1, x2, y2 = self.box
+        return Face(((x1 + dx) * sx, (y1 + dy) * sy, (x2 + dx) * sx, (y2 + dy) * sy), self.score, Landmarks(*pts))
+
 
 def box_iou(a: torch.Tensor, b: torch.Tensor, method: str = "union") -> torch.Tensor:
     """IoU of boxes a (N, 4) against b (M, 4) as x1, y1, x2, y2 -> (N, M).

@@ -83,14 +83,17 @@ def align_face(image: Image.Image, landmarks: Landmarks, size: int = CHIP_SIZE) 
     return image.transform((size, size), Image.Transform.AFFINE, tuple(inverse.flatten()), Image.Resampling.BILINEAR)
 
 
+def _main_face(image: Image.Image, where: str = "") -> Face:
+    faces = detect(image)
+    if not faces:
+        raise NoFaceError("no face found" + where)
+    return faces[0]
+
+
 def embed(image: ImageInput, face: Face | None = None) -> np.ndarray:
     """128-D embedding of ``face`` in ``image`` (the highest-scoring face if None)."""
     pil = load_image(image)
-    if face is None:
-        faces = detect(pil)
-        if not faces:
-            raise NoFaceError("no face found")
-        face = faces[0]
+    face = face or _main_face(pil)
     chip = np.asarray(align_face(pil, face.landmarks), dtype=np.uint8)
     return np.asarray(_recognizer().compute_face_descriptor(np.ascontiguousarray(chip)), dtype=np.float64)
 
@@ -115,12 +118,6 @@ def verify(a: ImageInput, b: ImageInput, *, threshold: float = DEFAULT_THRESHOLD
     return Verification(d, d <= threshold, threshold)
 
 
-def _scaled(face: Face, sx: float, sy: float) -> Face:
-    pts = [(x * sx, y * sy) for x, y in face.landmarks.as_array().tolist()]
-    x1, y1, x2, y2 = face.box
-    return Face((x1 * sx, y1 * sy, x2 * sx, y2 * sy), face.score, Landmarks(*pts))
-
-
 def identity_distance(original: ImageInput, stylized: ImageInput, face: Face | None = None) -> float:
     """Embedding distance between a face in the original and the same place in the
     stylised image. Stylisation keeps geometry, so the original's landmarks (scaled to
@@ -128,12 +125,8 @@ def identity_distance(original: ImageInput, stylized: ImageInput, face: Face | N
     from the detector."""
     orig = load_image(original)
     styl = load_image(stylized)
-    if face is None:
-        faces = detect(orig)
-        if not faces:
-            raise NoFaceError("no face found in the original image")
-        face = faces[0]
-    moved = _scaled(face, styl.width / orig.width, styl.height / orig.height)
+    face = face or _main_face(orig, " in the original image")
+    moved = face.moved(styl.width / orig.width, styl.height / orig.height)
     return face_distance(embed(orig, face), embed(styl, moved))
 
 

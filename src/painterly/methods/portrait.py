@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from painterly.errors import ConfigError
-from painterly.faces.detect import Face, FaceDetector, Landmarks
+from painterly.faces.detect import Face, FaceDetector
 from painterly.faces.identity import _similarity, identity_distance
 from painterly.faces.masks import face_mask
 from painterly.image import load_image, pil_to_tensor, tensor_to_pil
@@ -82,12 +82,6 @@ class PortraitResult:
     @property
     def image(self) -> Image.Image:
         return self.result.image
-
-
-def _scale_face(face: Face, sx: float, sy: float) -> Face:
-    pts = [(x * sx, y * sy) for x, y in face.landmarks.as_array().tolist()]
-    x1, y1, x2, y2 = face.box
-    return Face((x1 * sx, y1 * sy, x2 * sx, y2 * sy), face.score, Landmarks(*pts))
 
 
 def _identities(original: Image.Image, output: Image.Image, faces: Sequence[Face]) -> list[float | None]:
@@ -149,11 +143,7 @@ def _face_pass(
     sub = Stylizer(stylizer.style_images, stylizer.config.replace(size=side), backbone=stylizer.backbone)
     ch, cw = _scaled_size(crop.height, crop.width, side)
     ox, oy = round(x1 * sx), round(y1 * sy)
-    local = _scale_face(
-        Face((face.box[0] - ox, face.box[1] - oy, face.box[2] - ox, face.box[3] - oy), face.score,
-             Landmarks(*[(x - ox, y - oy) for x, y in face.landmarks.as_array().tolist()])),
-        cw / crop.width, ch / crop.height,
-    )
+    local = face.moved(cw / crop.width, ch / crop.height, -ox, -oy)
     crop_mask = face_mask([local], ch, cw, device=stylizer.device)
     spatial = _spatial(sub, crop_mask, pcfg, pcfg.face_content_weight, None, None)
     styled = sub.stylize(crop, spatial=spatial).tensor.to(output.device)
@@ -192,7 +182,7 @@ def stylize_portrait(
         faces = detector(image) if pcfg.face_aware is not False else []
     faces = list(faces)
     h, w = _scaled_size(image.height, image.width, stylizer.config.size)
-    faces_out = [_scale_face(f, w / image.width, h / image.height) for f in faces]
+    faces_out = [f.moved(w / image.width, h / image.height) for f in faces]
     if pcfg.face_aware is None and not faces:
         notes.append(f"no face of at least {pcfg.min_face_size:.0f} px found: plain stylisation")
     if pcfg.face_aware is True and not faces:
@@ -210,7 +200,7 @@ def stylize_portrait(
         result = stylizer.stylize(image, callback=callback)
         reference = image.resize(result.image.size, Image.Resampling.LANCZOS)
         found = faces if faces else (detector(image) if pcfg.face_aware is False else [])
-        faces_final = [_scale_face(f, result.image.width / image.width, result.image.height / image.height)
+        faces_final = [f.moved(result.image.width / image.width, result.image.height / image.height)
                        for f in found]
         ids = _identities(reference, result.image, faces_final)
         return PortraitResult(result, faces_final, ids, False, notes)
