@@ -190,7 +190,7 @@ def run(args: argparse.Namespace) -> int:
     stylizer = Stylizer(list(args.style), config)
     print(f"backbone: {stylizer.choice.name} ({stylizer.choice.reason})", file=sys.stderr)
     from painterly.faces.detect import FaceDetector
-    from painterly.faces.identity import identity_distance
+    from painterly.faces.identity import embed, identity_distance
 
     detector = FaceDetector(min_face_size=pconfig.min_face_size, device=stylizer.device)
     faces = detector(content) if pconfig.face_aware is not False else []
@@ -200,6 +200,8 @@ def run(args: argparse.Namespace) -> int:
     frames: list[tuple[str, Any]] = []
     bar = None if args.quiet else tqdm(total=1, unit="step", dynamic_ncols=True, file=sys.stderr, mininterval=0.5)
     frame_every = args.snapshot_every
+
+    references: list[Any] = []
 
     def on_event(ev: ProgressEvent) -> None:
         nonlocal frame_every
@@ -217,7 +219,10 @@ def run(args: argparse.Namespace) -> int:
             img = ev.image()
             if faces and args.snapshot_every:
                 try:
-                    ids = [identity_distance(content, img, f) for f in faces]
+                    if not references:  # the photo's face embeddings, once
+                        references.extend(embed(content, f) for f in faces)
+                    ids = [identity_distance(content, img, f, reference=r)
+                           for f, r in zip(faces, references, strict=True)]
                     msg = f"step {ev.step}: identity distance " + ", ".join(f"{d:.3f}" for d in ids)
                 except Exception as exc:  # too small or too blurred to embed yet
                     msg = f"step {ev.step}: identity distance not measurable ({exc})"

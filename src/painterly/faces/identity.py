@@ -118,15 +118,19 @@ def verify(a: ImageInput, b: ImageInput, *, threshold: float = DEFAULT_THRESHOLD
     return Verification(d, d <= threshold, threshold)
 
 
-def identity_distance(original: ImageInput, stylized: ImageInput, face: Face | None = None) -> float:
+def identity_distance(
+    original: ImageInput, stylized: ImageInput, face: Face | None = None, *, reference: np.ndarray | None = None
+) -> float:
     """Embedding distance between a face in the original and the same place in the
     stylised image. Stylisation keeps geometry, so the original's landmarks (scaled to
     the stylised size) align both; this also works when stylisation hides the face
-    from the detector."""
+    from the detector. ``reference``: the original face's embedding, when already known."""
     orig = load_image(original)
     styl = load_image(stylized)
     face = face or _main_face(orig, " in the original image")
     moved = face.moved(styl.width / orig.width, styl.height / orig.height)
-    return face_distance(embed(orig, face), embed(styl, moved))
+    if reference is None:
+        reference = embed(orig, face)
+    return face_distance(reference, embed(styl, moved))
 
 

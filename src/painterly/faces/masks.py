@@ -6,11 +6,10 @@ import math
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 
 from painterly.faces.detect import Face
 
-__all__ = ["face_ellipse", "face_mask", "resize_mask"]
+__all__ = ["face_ellipse", "face_mask"]
 
 
 def face_ellipse(face: Face) -> tuple[float, float, float, float, float]:
@@ -50,7 +49,3 @@ def face_mask(
         t = ((1 + feather - r) / feather).clamp(0, 1)
         mask = torch.maximum(mask, t * t * (3 - 2 * t))
     return mask[None, None]
-
-
-def resize_mask(mask: torch.Tensor, height: int, width: int) -> torch.Tensor:
-    return F.interpolate(mask, size=(height, width), mode="bilinear", align_corners=False).clamp(0, 1)

@@ -242,6 +242,8 @@ class Stylizer:
         step = 0
         image: torch.Tensor | None = None
         best: torch.Tensor | None = None
+        objective: Objective | None = None
+        objective_size: tuple[int, int] | None = None
         interrupted = False
         try:
             for si, (long_side, n_iter) in enumerate(zip(scales, iters, strict=False)):
@@ -249,13 +251,15 @@ class Stylizer:
                 content_s = prepared_full
                 if (sh, sw) != (h, w):
                     content_s = F.interpolate(prepared_full, size=(sh, sw), mode="area")
-                objective = self.objective(content_s, spatial)
-                if image is None and init is not None:
-                    image = F.interpolate(init.to(self.device), size=(sh, sw), mode="bicubic").clamp(0, 1)
-                    image = luminance(image) if cfg.original_colors == "luminance" else image
-                elif image is None:
+                objective, objective_size = self.objective(content_s, spatial), (sh, sw)
+                if image is None and init is None:
                     image = self._init_image(content_s)
-                else:
+                elif image is None:
+                    assert init is not None
+                    image = init.to(self.device)
+                    image = luminance(image) if cfg.original_colors == "luminance" else image
+                assert image is not None
+                if image.shape[-2:] != (sh, sw):
                     image = F.interpolate(image, size=(sh, sw), mode="bicubic", align_corners=False).clamp(0, 1)
                 best = image.detach().clone()
 
@@ -283,8 +287,10 @@ class Stylizer:
         assert image is not None
         if image.shape[-2:] != (h, w):
             image = F.interpolate(image, size=(h, w), mode="bicubic", align_corners=False).clamp(0, 1)
+        if objective is None or objective_size != (h, w):  # interrupted before the final scale
+            objective = self.objective(prepared_full, spatial)
         with torch.no_grad():
-            _total, terms = self.objective(prepared_full, spatial)(image)
+            _total, terms = objective(image)
             final = {k: float(v) for k, v in terms.items()}
             final["total"] = float(_total)
         out = self._finish(image, full)

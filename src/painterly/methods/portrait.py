@@ -24,7 +24,7 @@ from PIL import Image
 
 from painterly.errors import ConfigError
 from painterly.faces.detect import Face, FaceDetector
-from painterly.faces.identity import _similarity, identity_distance
+from painterly.faces.identity import _similarity, embed, identity_distance
 from painterly.faces.masks import face_mask
 from painterly.image import load_image, pil_to_tensor, tensor_to_pil
 from painterly.image.io import ImageInput
@@ -84,15 +84,27 @@ class PortraitResult:
         return self.result.image
 
 
-def _identities(original: Image.Image, output: Image.Image, faces: Sequence[Face]) -> list[float | None]:
-    out: list[float | None] = []
-    for f in faces:
+class _IdentityMeter:
+    """Identity distances of ``faces`` between ``reference`` and later images; the
+    reference embeddings are computed once."""
+
+    def __init__(self, reference: Image.Image, faces: Sequence[Face]) -> None:
+        self.reference, self.faces = reference, list(faces)
+        self._embeddings: list[np.ndarray | None] | None = None
+
+    def __call__(self, output: Image.Image) -> list[float | None]:
+        if self._embeddings is None:
+            self._embeddings = [self._try(embed, self.reference, f) for f in self.faces]
+        return [None if ref is None else self._try(identity_distance, self.reference, output, f, reference=ref)
+                for f, ref in zip(self.faces, self._embeddings, strict=True)]
+
+    @staticmethod
+    def _try(fn: Any, *args: Any, **kwargs: Any) -> Any:
         try:
-            out.append(identity_distance(original, output, f))
+            return fn(*args, **kwargs)
         except Exception as exc:  # a measurement must not sink the run
             logger.info("identity distance not measured: %s", exc)
-            out.append(None)
-    return out
+            return None
 
 
 def _warp_style_face(style: Image.Image, target: Face, size: tuple[int, int], detector: FaceDetector) -> Image.Image:
@@ -105,7 +117,7 @@ def _warp_style_face(style: Image.Image, target: Face, size: tuple[int, int], de
 
 
 def _spatial(
-    stylizer: Stylizer, mask: torch.Tensor, pcfg: PortraitConfig, face_weight: float,
+    mask: torch.Tensor, pcfg: PortraitConfig, face_weight: float,
     background: Stylizer | None, gain: tuple[torch.Tensor, torch.Tensor, float, float] | None,
 ) -> SpatialControl:
     if background is not None:
@@ -145,7 +157,7 @@ def _face_pass(
     ox, oy = round(x1 * sx), round(y1 * sy)
     local = face.moved(cw / crop.width, ch / crop.height, -ox, -oy)
     crop_mask = face_mask([local], ch, cw, device=stylizer.device)
-    spatial = _spatial(sub, crop_mask, pcfg, pcfg.face_content_weight, None, None)
+    spatial = _spatial(crop_mask, pcfg, pcfg.face_content_weight, None, None)
     styled = sub.stylize(crop, spatial=spatial).tensor.to(output.device)
     styled = F.interpolate(styled, size=(y2 - y1, x2 - x1), mode="area")
     region = output[..., y1:y2, x1:x2]
@@ -202,7 +214,7 @@ def stylize_portrait(
         found = faces if faces else (detector(image) if pcfg.face_aware is False else [])
         faces_final = [f.moved(result.image.width / image.width, result.image.height / image.height)
                        for f in found]
-        ids = _identities(reference, result.image, faces_final)
+        ids = _IdentityMeter(reference, faces_final)(result.image)
         return PortraitResult(result, faces_final, ids, False, notes)
 
     device = stylizer.device
@@ -215,20 +227,22 @@ def stylize_portrait(
         warped = _warp_style_face(stylizer.style_images[0], faces_out[0], (w, h), detector)
         gain = (pil_to_tensor(warped, device), mask, 0.7, 5.0)
     weight = pcfg.face_content_weight
-    spatial = _spatial(stylizer, mask, pcfg, weight, background, gain)
+    spatial = _spatial(mask, pcfg, weight, background, gain)
     result = stylizer.stylize(image, callback=callback, spatial=spatial)
-    reference = image.resize(result.image.size, Image.Resampling.LANCZOS)
+    identities = _IdentityMeter(image.resize(result.image.size, Image.Resampling.LANCZOS), faces_out)
     do_pass = pcfg.face_pass if pcfg.face_pass is not None else any(
         fo.width < pcfg.face_pass_below for fo in faces_out)
     if do_pass and not result.interrupted:
         tensor = result.tensor
+        passed = 0
         for f, fo in zip(faces, faces_out, strict=True):
             if pcfg.face_pass or fo.width < pcfg.face_pass_below:
                 tensor = _face_pass(stylizer, image, tensor, f, fo, mask.cpu(), pcfg)
+                passed += 1
         result.tensor = tensor
         result.image = tensor_to_pil(tensor)
-        notes.append(f"face pass: re-stylised {len(faces)} face region(s) at a higher resolution")
-    ids = _identities(reference, result.image, faces_out)
+        notes.append(f"face pass: re-stylised {passed} face region(s) at a higher resolution")
+    ids = identities(result.image)
     reached = None
     if pcfg.keep_identity is not None:
         rounds = 0
@@ -242,13 +256,13 @@ def stylize_portrait(
             logger.info("identity distance %s > %.3g: round %d with face content weight %.3g",
                         ", ".join(f"{d:.3f}" if d is not None else "?" for d in ids), pcfg.keep_identity,
                         rounds, weight)
-            spatial = _spatial(stylizer, mask, round_cfg, weight, background, gain)
+            spatial = _spatial(mask, round_cfg, weight, background, gain)
             more = stylizer.stylize(image, callback=callback, spatial=spatial, init=result.tensor)
             more.history = result.history + more.history
             more.steps += result.steps
             more.elapsed += result.elapsed
             result = more
-            ids = _identities(reference, result.image, faces_out)
+            ids = identities(result.image)
         reached = all(d is not None and d <= pcfg.keep_identity for d in ids)
         msg = (f"identity distance {'reached' if reached else 'not reached'}: "
                f"{', '.join(f'{d:.3f}' if d is not None else '?' for d in ids)} vs target {pcfg.keep_identity} "
