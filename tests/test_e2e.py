@@ -86,6 +86,14 @@ def test_upload_progress_download_in_chromium(server: str, shared_data: Path, tm
         assert Image.open(target).size == (103, 128)
         SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
         page.screenshot(path=str(SCREENSHOT_DIR / "e2e_page.png"), full_page=True)
+        # the quick preview: one forward pass through the bundled network for this style
+        page.click("#quick")
+        page.wait_for_function("document.getElementById('status').textContent === 'quick preview done'",
+                               timeout=60_000)
+        with page.expect_download() as info:
+            page.click("#download")
+        info.value.save_as(tmp_path / "quick.png")
+        assert Image.open(tmp_path / "quick.png").size == (103, 128)
         # a bad upload shows a readable error, not a crash
         (tmp_path / "bad.jpg").write_text("not an image")
         page.set_input_files("#content", str(tmp_path / "bad.jpg"))

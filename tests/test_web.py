@@ -181,3 +181,25 @@ def test_real_job_and_face_endpoint(tmp_path: Path, shared_data: Path) -> None:
         faces = client.post("/api/faces", files={"image": ("t.jpg", (shared_data / "faces" / "two_people.jpg")
                                                            .read_bytes(), "image/jpeg")})
         assert faces.status_code == 200 and len(faces.json()["faces"]) == 2
+
+
+def test_fast_endpoint_returns_a_png(tmp_path: Path) -> None:
+    app = create_app(ServerSettings(data_dir=tmp_path, device="cpu", max_size=64))
+    with TestClient(app) as client:
+        names = {m["name"] for m in client.get("/api/fast/models").json()}
+        assert {"starry_night", "adain"} <= names
+        r = client.post("/api/fast", files={"content": ("c.png", _png(96, 80), "image/png")},
+                        data={"model": "starry_night", "face_pass": "false"})
+        assert r.status_code == 200 and r.headers["content-type"] == "image/png"
+        assert Image.open(io.BytesIO(r.content)).size == (64, 53)  # capped at the server's max_size
+        r = client.post("/api/fast", files={"content": ("c.png", _png(), "image/png"),
+                                            "style": ("s.png", _png(40, 40), "image/png")}, data={"alpha": "0.5"})
+        assert r.status_code == 200 and Image.open(io.BytesIO(r.content)).size == (48, 40)
+        r = client.post("/api/fast", files={"content": ("c.png", _png(), "image/png")}, data={"model": "nope"})
+        assert r.status_code == 400 and "unknown model" in r.json()["detail"]
+        r = client.post("/api/fast", files={"content": ("c.png", b"not an image", "image/png")},
+                        data={"model": "starry_night"})
+        assert r.status_code == 400
+        r = client.post("/api/fast", files={"content": ("c.png", _png(), "image/png")},
+                        data={"style_name": "the_scream", "alpha": "2"})
+        assert r.status_code == 422

@@ -25,9 +25,10 @@ def _atomic_save_fig(fig: Any, path: Path) -> None:
             os.unlink(tmp)
 
 
-def loss_curve(history: Sequence[dict[str, Any]], path: str | os.PathLike) -> Path:
+def loss_curve(history: Sequence[dict[str, Any]], path: str | os.PathLike, *, xlabel: str = "step (loss evaluations)",
+               title: str = "painterly: loss per step (terms unweighted; total weighted)") -> Path:
     """Plot total/content/style/tv (weighted terms as logged) against step; one colour
-    band per scale of the coarse-to-fine schedule. Writes a PNG."""
+    band per scale of the coarse-to-fine schedule (when ``size`` is given). Writes a PNG."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -45,12 +46,13 @@ def loss_curve(history: Sequence[dict[str, Any]], path: str | os.PathLike) -> Pa
         xs = [h["step"] for h in history if h["scale"] == s]
         size = next(h["size"] for h in history if h["scale"] == s)
         ax.axvspan(min(xs) - 0.5, max(xs) + 0.5, color=("0.93" if s % 2 else "0.97"), zorder=0)
-        ax.text(min(xs), 1.0, f"{size[1]}x{size[0]}", transform=ax.get_xaxis_transform(), va="top", fontsize=8)
+        if size and size[0]:
+            ax.text(min(xs), 1.0, f"{size[1]}x{size[0]}", transform=ax.get_xaxis_transform(), va="top", fontsize=8)
     ax.set_yscale("log")
-    ax.set_xlabel("step (loss evaluations)")
+    ax.set_xlabel(xlabel)
     ax.set_ylabel("loss (log)")
     ax.legend(loc="upper right")
-    ax.set_title("painterly: loss per step (terms unweighted; total weighted)")
+    ax.set_title(title)
     fig.tight_layout()
     _atomic_save_fig(fig, out)
     plt.close(fig)

@@ -51,9 +51,14 @@ class _SameConv2d(nn.Conv2d):
         if sh == sw == 1:
             # stride 1: TF "same" is symmetric, so let the convolution pad (no copy)
             return F.conv2d(x, self.weight, self.bias, 1, (kh // 2, kw // 2), self.dilation, self.groups)
-        ih, iw = x.shape[-2:]
-        pad_h = max((math.ceil(ih / sh) - 1) * sh + kh - ih, 0)
-        pad_w = max((math.ceil(iw / sw) - 1) * sw + kw - iw, 0)
+        if torch.jit.is_tracing() or torch.onnx.is_in_onnx_export():
+            # traced graphs (ONNX) must not bake one input size into the padding: inputs whose
+            # sides are multiples of the stride need kernel - stride, whatever their size
+            pad_h, pad_w = max(kh - sh, 0), max(kw - sw, 0)
+        else:
+            ih, iw = x.shape[-2:]
+            pad_h = max((math.ceil(ih / sh) - 1) * sh + kh - ih, 0)
+            pad_w = max((math.ceil(iw / sw) - 1) * sw + kw - iw, 0)
         if pad_h or pad_w:
             x = F.pad(x, [pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2])
         return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)

@@ -44,6 +44,11 @@ def build_parser() -> argparse.ArgumentParser:
     from painterly.cli import serve as serve_cmd
 
     serve_cmd.add_parser(sub)
+    from painterly.cli import fast as fast_cmd
+    from painterly.cli import train as train_cmd
+
+    fast_cmd.add_parser(sub)
+    train_cmd.add_parser(sub)
     sub.add_parser("backbones", help="list the loss networks and where their weights come from")
     return parser
 
@@ -86,6 +91,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             from painterly.cli import serve as serve_cmd
 
             return serve_cmd.run(args)
+        if args.command == "fast":
+            from painterly.cli import fast as fast_cmd
+
+            return fast_cmd.run(args)
+        if args.command == "train":
+            from painterly.cli import train as train_cmd
+
+            return train_cmd.run(args)
         if args.command == "backbones":
             return _list_backbones()
     except PainterlyError as exc:

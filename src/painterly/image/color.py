@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["histogram_match", "luminance", "match_color_stats", "rgb_to_yiq", "yiq_to_rgb"]
+__all__ = ["histogram_match", "luminance", "match_color_stats", "original_colors", "rgb_to_yiq", "yiq_to_rgb"]
 
 _RGB_TO_YIQ = torch.tensor(
     [[0.299, 0.587, 0.114], [0.595716, -0.274453, -0.321263], [0.211456, -0.522591, 0.311135]]
@@ -67,3 +67,18 @@ def histogram_match(source: torch.Tensor, reference: torch.Tensor) -> torch.Tens
         matched[order] = ref[idx]
         out[0, c] = matched.reshape(source.shape[-2:])
     return out
+
+
+def original_colors(stylized: torch.Tensor, content: torch.Tensor, mode: str) -> torch.Tensor:
+    """Give a stylised batch (B, 3, H, W) the content's colours afterwards.
+
+    ``luminance``: the stylised Y with the content's I and Q (YIQ); ``histogram``: the
+    stylised pixels' mean and covariance matched to the content's, per image.
+    """
+    if mode == "luminance":
+        y = rgb_to_yiq(stylized)[:, :1]
+        iq = rgb_to_yiq(content)[:, 1:]
+        return yiq_to_rgb(torch.cat([y, iq], 1)).clamp(0, 1)
+    if mode == "histogram":
+        return torch.cat([match_color_stats(s[None], c[None]) for s, c in zip(stylized, content, strict=True)])
+    raise ValueError(f"unknown original-colours mode {mode!r}")

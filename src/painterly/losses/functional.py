@@ -18,6 +18,7 @@ __all__ = [
     "gram_loss",
     "gram_matrix",
     "mean_and_second_moment",
+    "mean_std_loss",
     "total_variation",
     "trace_sqrtm",
     "wasserstein_style_loss",
@@ -153,3 +154,14 @@ def wasserstein_style_loss(
     cov_term = cov_term - 2.0 * trace_sqrtm(cross)
     scale = target_mean.pow(2).sum(-1) + target_cov.diagonal(dim1=-2, dim2=-1).sum(-1) + _EPS
     return ((mean_term + cov_term) / scale).mean()
+
+
+def mean_std_loss(features: torch.Tensor, target_mean: torch.Tensor, target_std: torch.Tensor) -> torch.Tensor:
+    """AdaIN's style loss (Huang and Belongie 2017, eq. 12): squared distance of the
+    per-channel means and standard deviations, divided by the target's
+    ``|mu_t|^2 + |sigma_t|^2`` so it is scale-free. Targets (B or 1, C, 1, 1)."""
+    var, mean = torch.var_mean(features, dim=(-2, -1), keepdim=True, correction=0)
+    std = (var + 1e-5).sqrt()
+    num = (mean - target_mean).pow(2).sum((1, 2, 3)) + (std - target_std).pow(2).sum((1, 2, 3))
+    den = target_mean.pow(2).sum((1, 2, 3)) + target_std.pow(2).sum((1, 2, 3)) + _EPS
+    return (num / den).mean()

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
-from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, StreamingResponse
+from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
 from PIL import Image, UnidentifiedImageError
 
 from painterly.methods.config import GatysConfig
@@ -263,6 +263,74 @@ def create_app(settings: ServerSettings, manager: JobManager | None = None) -> F
         job = jobs.cancel(job_id)
         assert job is not None
         return job.public()
+
+    fast_cache: dict[str, Any] = {}
+    fast_lock = asyncio.Lock()  # one forward pass at a time: they take milliseconds, threads would fight for cores
+
+    @app.get("/api/fast/models")
+    def fast_models() -> list[dict[str, str]]:
+        """Bundled feed-forward models (``adain`` takes any style)."""
+        from painterly.methods.fast import list_fast_models
+
+        return [{"name": n, "kind": "adain" if n == "adain" else "style"} for n in list_fast_models()]
+
+    @app.post("/api/fast", response_class=Response, responses={200: {"content": {"image/png": {}}}})
+    async def fast(
+        content: Annotated[UploadFile, File(description="the photo")],
+        model: Annotated[str | None, Form(description="a bundled per-style model (see /api/fast/models)")] = None,
+        style: Annotated[UploadFile | None, File(description="any style image (AdaIN)")] = None,
+        style_name: Annotated[str | None, Form(description="a built-in style, through AdaIN")] = None,
+        alpha: Annotated[float, Form(ge=0, le=1)] = 1.0,
+        size: Annotated[int | None, Form(ge=16)] = None,
+        original_colors: Annotated[str | None, Form()] = None,
+        face_pass: Annotated[bool, Form()] = True,
+    ) -> Response:
+        """Stylise in one forward pass and return the PNG (milliseconds to a second)."""
+        from painterly.errors import PainterlyError
+        from painterly.methods.adain import AdaINStylizer
+        from painterly.methods.fast import FastStylizer, list_fast_models
+
+        img = _read_image(await _read_upload(content, "content", settings), "content", settings)
+        if size is not None and size > settings.max_size:
+            raise HTTPException(413, f"size {size} is over this server's limit of {settings.max_size}")
+        if size is None and max(img.size) > settings.max_size:
+            size = settings.max_size
+        if original_colors not in (None, "", "luminance", "histogram"):
+            raise HTTPException(400, "original_colors must be luminance or histogram")
+        style_img = None
+        if style is not None and style.filename:
+            style_img = _read_image(await _read_upload(style, "style", settings), "style", settings)
+        elif style_name:
+            if style_name not in BUILTIN_STYLES:
+                raise HTTPException(400, f"unknown style_name {style_name!r}; see /api/styles")
+            style_img = Image.open(builtin_style_path(style_name)).convert("RGB")
+        if style_img is None and model is None:
+            raise HTTPException(400, "give a model, a style image or a style_name")
+        if style_img is None and (model not in list_fast_models() or model == "adain"):
+            raise HTTPException(400, f"unknown model {model!r}; see /api/fast/models")
+        colors = original_colors or None
+
+        def work() -> bytes:
+            key = "adain" if style_img is not None else str(model)
+            if key not in fast_cache:
+                fast_cache[key] = (AdaINStylizer(device=settings.device) if key == "adain"
+                                   else FastStylizer(key, device=settings.device))
+            st = fast_cache[key]
+            if isinstance(st, AdaINStylizer):
+                assert style_img is not None
+                out = st.stylize(img, style_img, alpha=alpha, size=size, original_colors=colors, face_pass=face_pass)
+            else:
+                out = st.stylize(img, size=size, original_colors=colors, face_pass=face_pass)
+            buf = io.BytesIO()
+            out.save(buf, format="PNG")
+            return buf.getvalue()
+
+        async with fast_lock:
+            try:
+                data = await asyncio.to_thread(work)
+            except PainterlyError as exc:
+                raise HTTPException(400, str(exc)) from None
+        return Response(data, media_type="image/png")
 
     @app.post("/api/faces")
     async def faces(image: Annotated[UploadFile, File()]) -> dict[str, Any]:

@@ -59,6 +59,36 @@ async function start() {
   follow(jobId);
 }
 
+let fastModels = [];
+
+async function quick() {
+  showError("");
+  if (!contentFile) { showError("Choose a photo first."); return; }
+  const form = new FormData();
+  form.append("content", contentFile);
+  if (styleFile) form.append("style", styleFile);
+  else if (fastModels.includes(styleName)) form.append("model", styleName);
+  else form.append("style_name", styleName);
+  form.append("size", $("size").value);
+  if ($("original_colors").checked) form.append("original_colors", "luminance");
+  form.append("face_pass", $("face_aware").checked ? "true" : "false");
+  $("quick").disabled = true; $("status").textContent = "quick preview";
+  try {
+    const res = await fetch("/api/fast", { method: "POST", body: form });
+    if (!res.ok) {
+      const body = await res.json().catch(() => ({}));
+      showError(body.detail ? (typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail))
+                            : `The server said ${res.status}.`);
+      $("status").textContent = "idle"; return;
+    }
+    const url = URL.createObjectURL(await res.blob());
+    $("after").src = url; $("after").onload = syncAfterWidth;
+    $("download").href = url; $("download").hidden = false;
+    $("status").textContent = "quick preview done"; $("progress").value = 1;
+  } catch (e) { showError("Could not reach the server."); }
+  finally { $("quick").disabled = false; }
+}
+
 function follow(id) {
   if (source) source.close();
   source = new EventSource(`/api/jobs/${id}/events`);
@@ -101,6 +131,9 @@ function init() {
   $("split").addEventListener("input", syncAfterWidth);
   window.addEventListener("resize", syncAfterWidth);
   $("go").addEventListener("click", start);
+  $("quick").addEventListener("click", quick);
+  fetch("/api/fast/models").then((r) => r.json())
+    .then((ms) => { fastModels = ms.filter((m) => m.kind === "style").map((m) => m.name); }).catch(() => {});
   $("cancel").addEventListener("click", () => jobId && fetch(`/api/jobs/${jobId}/cancel`, { method: "POST" }));
   loadStyles().catch(() => showError("Could not load the built-in styles."));
 }

@@ -1,0 +1,171 @@
+"""Reading and writing video files, frame by frame, through the ffmpeg binary that the
+``imageio-ffmpeg`` wheel ships (no system ffmpeg needed).
+
+Frames are (H, W, 3) uint8 RGB arrays. The output is written to a temporary file and
+renamed when complete; the input's audio is copied into it when the container allows
+(re-encoded to AAC when copying fails), otherwise the video is kept silent, with a note.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import tempfile
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from painterly.errors import ImageError
+
+__all__ = ["VIDEO_EXTENSIONS", "VideoInfo", "is_video", "probe_video", "read_frames", "write_video"]
+
+logger = logging.getLogger("painterly")
+
+VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".m4v", ".mkv", ".avi", ".webm", ".mpg", ".mpeg", ".gif"})
+
+
+@dataclass(frozen=True)
+class VideoInfo:
+    fps: float
+    size: tuple[int, int]  # (W, H)
+    n_frames: int | None  # estimate from duration x fps
+    audio_codec: str | None
+
+
+def is_video(path: str | os.PathLike) -> bool:
+    return Path(path).suffix.lower() in VIDEO_EXTENSIONS
+
+
+def _ffmpeg() -> str:
+    import imageio_ffmpeg
+
+    return str(imageio_ffmpeg.get_ffmpeg_exe())
+
+
+def _check_input(path: Path) -> None:
+    if not path.exists():
+        raise ImageError(f"{path}: no such file")
+    if path.is_dir():
+        raise ImageError(f"{path}: is a directory, expected a video file")
+    if path.stat().st_size == 0:
+        raise ImageError(f"{path}: file is empty (0 bytes)")
+
+
+def probe_video(path: str | os.PathLike) -> VideoInfo:
+    """Frame rate, size, frame count estimate and audio codec of a video file."""
+    import imageio_ffmpeg
+
+    p = Path(path)
+    _check_input(p)
+    gen = imageio_ffmpeg.read_frames(str(p))
+    try:
+        meta = next(gen)
+    except (RuntimeError, StopIteration, IndexError, AttributeError) as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else "no video stream"
+        raise ImageError(f"{p}: cannot read video ({reason})") from None
+    finally:
+        gen.close()
+    fps = float(meta.get("fps") or 25.0)
+    duration = float(meta.get("duration") or 0.0)
+    n = round(duration * fps) if duration > 0 else None
+    w, h = meta["size"]
+    return VideoInfo(fps, (int(w), int(h)), n, meta.get("audio_codec"))
+
+
+def read_frames(path: str | os.PathLike) -> Iterator[np.ndarray]:
+    """Yield the frames of a video as (H, W, 3) uint8 arrays."""
+    import imageio_ffmpeg
+
+    p = Path(path)
+    _check_input(p)
+    gen = imageio_ffmpeg.read_frames(str(p), pix_fmt="rgb24")
+    try:
+        meta = next(gen)
+    except (RuntimeError, StopIteration, IndexError, AttributeError):
+        gen.close()
+        raise ImageError(f"{p}: cannot read video") from None
+    w, h = meta["size"]
+    try:
+        for raw in gen:
+            yield np.frombuffer(raw, dtype=np.uint8).reshape(h, w, 3)
+    finally:
+        gen.close()
+
+
+def _mux_audio(video: Path, audio_source: Path, out: Path) -> bool:
+    """Copy ``audio_source``'s audio next to ``video``'s frames into ``out``."""
+    for codec in ("copy", "aac"):
+        cmd = [_ffmpeg(), "-y", "-loglevel", "error", "-i", str(video), "-i", str(audio_source),
+               "-map", "0:v:0", "-map", "1:a:0", "-c:v", "copy", "-c:a", codec, "-shortest", str(out)]
+        if subprocess.run(cmd, capture_output=True).returncode == 0:
+            return True
+    return False
+
+
+def write_video(
+    path: str | os.PathLike,
+    frames: Iterable[np.ndarray],
+    *,
+    fps: float,
+    audio_from: str | os.PathLike | None = None,
+    quality: int = 8,
+    on_frame: Callable[[int], None] | None = None,
+) -> Path:
+    """Encode frames ((H, W, 3) uint8, H and W even for the default yuv420p codecs) to
+    ``path`` atomically; copy ``audio_from``'s audio where the container allows.
+    Returns the path. Ctrl-C keeps the frames done so far: the shorter video is
+    written to ``path`` (with a note) before the interruption goes on."""
+    import imageio_ffmpeg
+
+    out = Path(path)
+    if out.suffix.lower() not in VIDEO_EXTENSIONS:
+        raise ImageError(f"{out}: unknown video extension {out.suffix!r} (use .mp4, .mov, .mkv, .webm or .avi)")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp_dir = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    silent = tmp_dir / f"video{out.suffix}"
+    writer = None
+    count = 0
+
+    def finish() -> None:
+        final = silent
+        if audio_from is not None and probe_video(audio_from).audio_codec is not None:
+            muxed = tmp_dir / f"muxed{out.suffix}"
+            if _mux_audio(silent, Path(audio_from), muxed):
+                final = muxed
+            else:
+                logger.info("the audio of %s does not fit in a %s file; %s is silent", audio_from, out.suffix, out)
+        os.replace(final, out)
+
+    try:
+        for count, frame in enumerate(frames, 1):
+            if writer is None:
+                h, w = frame.shape[:2]
+                writer = imageio_ffmpeg.write_frames(
+                    str(silent), (w, h), fps=fps, quality=quality, macro_block_size=1, ffmpeg_log_level="error"
+                )
+                writer.send(None)
+            writer.send(np.ascontiguousarray(frame, dtype=np.uint8))
+            if on_frame is not None:
+                on_frame(count)
+        if writer is None:
+            raise ImageError(f"{audio_from or out}: the video has no frames")
+        writer.close()
+        writer = None
+        finish()
+    except KeyboardInterrupt:
+        if writer is not None and count > 0:
+            writer.close()
+            writer = None
+            finish()
+            logger.info("interrupted: the first %d frame(s) are in %s", count, out)
+        raise
+    finally:
+        if writer is not None:
+            writer.close()
+        for f in tmp_dir.glob("*"):
+            f.unlink()
+        tmp_dir.rmdir()
+    return out

@@ -1,0 +1,369 @@
+"""Arbitrary style transfer in one forward pass: encoder, AdaIN, trained decoder
+(Huang and Belongie 2017, "Arbitrary Style Transfer in Real-time with Adaptive
+Instance Normalization").
+
+The encoder is a backbone of the registry; AdaIN runs at several of its levels and the
+decoder (:class:`~painterly.models.adain.AdaINDecoder`) fuses them. Training follows the
+paper: the decoder's output, encoded again, should match the AdaIN targets (content
+loss) and the style image's per-channel means and standard deviations at the style
+layers (style loss).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from PIL import Image
+
+from painterly.backbones import Backbone, create_backbone, resolve_backbone_name
+from painterly.device import resolve_device
+from painterly.errors import ConfigError
+from painterly.image import load_image, match_color_stats, pil_to_tensor, resize_long_side, tensor_to_pil
+from painterly.image.io import ImageInput
+from painterly.losses import content_loss, mean_std_loss
+from painterly.methods.fast import (
+    FacePass,
+    TrainResult,
+    _sample_tiles,
+    check_original_colors,
+    finish_output,
+    load_mask,
+    prepare_input,
+    resolve_model,
+)
+from painterly.methods.training import (
+    CropSampler,
+    TrainEvent,
+    TrainSchedule,
+    check_train_numbers,
+    checkpoint_payload,
+    list_images,
+    load_checkpoint,
+    load_images,
+    restore_rng_state,
+    resumable_state,
+    save_checkpoint,
+    train_loop,
+    training_report,
+)
+from painterly.models.adain import AdaINDecoder, blend_adain, mean_std
+
+__all__ = ["ADAIN_LEVELS", "AdaINStylizer", "AdaINTrainConfig", "train_adain"]
+
+logger = logging.getLogger("painterly")
+
+# Encoder levels where AdaIN runs, shallow to deep, per backbone.
+ADAIN_LEVELS: dict[str, tuple[str, ...]] = {
+    "efficientnet-lite0": ("block2", "block4", "block7"),
+    "vgg19": ("relu2_1", "relu3_1", "relu4_1"),
+}
+
+
+@dataclass(kw_only=True)
+class AdaINTrainConfig(TrainSchedule):
+    backbone: str = "auto"
+    weights: str | None = None
+    levels: tuple[str, ...] | None = None  # default: ADAIN_LEVELS[backbone]
+    style_layers: tuple[str, ...] | None = None  # default: the backbone's style layers
+    content_weight: float = 1.0
+    style_weight: float = 3.0
+    steps: int = 3000
+    lr: float = 5e-4
+    checkpoint_every: int = 250
+
+    def validate(self) -> None:
+        super().validate()
+        check_train_numbers(content_weight=self.content_weight, style_weight=self.style_weight)
+
+
+def _encoder_geometry(encoder: Backbone, levels: Sequence[str]) -> tuple[list[int], list[int]]:
+    """Channels and strides of the encoder's levels, from a probe pass."""
+    probe = 64
+    with torch.no_grad():
+        feats = encoder(torch.zeros(1, 3, probe, probe, device=next(encoder.parameters()).device), levels)
+    return [feats[n].shape[1] for n in levels], [probe // feats[n].shape[-1] for n in levels]
+
+
+def _resolve_levels(encoder: Backbone, levels: Sequence[str] | None) -> tuple[str, ...]:
+    chosen = tuple(levels) if levels else ADAIN_LEVELS.get(encoder.name)
+    if not chosen:
+        raise ConfigError(f"no default AdaIN levels for backbone {encoder.name}; give --levels")
+    try:
+        encoder.check_layers(list(chosen))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    return tuple(sorted(chosen, key=encoder.tap_names.index))
+
+
+def train_adain(
+    content_dir: str | os.PathLike,
+    styles_dir: str | os.PathLike,
+    config: AdaINTrainConfig,
+    output: str | os.PathLike,
+    *,
+    resume: bool = False,
+    half: bool = False,
+    report_dir: str | os.PathLike | None = None,
+    on_step: Callable[[TrainEvent], None] | None = None,
+) -> TrainResult:
+    """Train an AdaIN decoder on crops of ``content_dir`` and ``styles_dir``.
+
+    Same checkpoint, resume, ``half`` and report behaviour as
+    :func:`painterly.methods.fast.train_transformer`.
+    """
+    out = Path(output)
+    state = resumable_state(out, "adain", resume)
+    if state is not None:
+        cfg = dict(state["config"])
+        for key in ("levels", "style_layers"):
+            cfg[key] = tuple(cfg[key]) if cfg[key] is not None else None
+        config = AdaINTrainConfig(**cfg)
+    content_files = list_images(content_dir)
+    style_files = list_images(styles_dir, what="style")
+    contents, skipped = load_images(content_files, max_side=config.crop_size * 4)
+    styles, skipped_styles = load_images(style_files, max_side=config.crop_size * 4, what="style")
+    skipped += skipped_styles
+    torch.manual_seed(config.seed)
+    device = resolve_device(config.device)
+    choice = resolve_backbone_name(config.backbone, config.weights)
+    encoder = create_backbone(choice.name, weights=config.weights).to(device)
+    levels = _resolve_levels(encoder, config.levels)
+    style_layers = tuple(config.style_layers or encoder.default_style_layers)
+    try:
+        encoder.check_layers(list(style_layers))
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+    channels, strides = _encoder_geometry(encoder, levels)
+    decoder = AdaINDecoder(channels, strides).to(device)
+    opt = torch.optim.Adam(decoder.parameters(), lr=config.lr)
+    content_sampler = CropSampler(contents, config.crop_size, seed=config.seed)
+    style_sampler = CropSampler(styles, config.crop_size, seed=config.seed + 1)
+    history: list[dict[str, Any]] = []
+    start, elapsed0 = 0, 0.0
+    if state is not None:
+        decoder.load_state_dict(state["state_dict"])
+        opt.load_state_dict(state["optimizer"])
+        content_sampler.set_state(restore_rng_state(state["sampler"][0]))
+        style_sampler.set_state(restore_rng_state(state["sampler"][1]))
+        torch.set_rng_state(state["torch_rng"])
+        history, start, elapsed0 = state["history"], state["step"], state["seconds"]
+    all_layers = tuple(dict.fromkeys(levels + style_layers))
+    report = Path(report_dir) if report_dir is not None else out.with_name(out.stem + "_report")
+    sample_contents = [t.to(device) for t in _sample_tiles(contents, 3)]
+    sample_styles = [t.to(device) for t in _sample_tiles(styles, 2)]
+
+    def step_fn(_step: int) -> dict[str, float]:
+        c = content_sampler.batch(config.batch_size).to(device)
+        s = style_sampler.batch(config.batch_size).to(device)
+        with torch.no_grad():
+            fc = encoder(c, levels)
+            fs = encoder(s, all_layers)
+            targets = [blend_adain(fc[n], [mean_std(fs[n])], [1.0]) for n in levels]
+            style_stats = {n: mean_std(fs[n]) for n in style_layers}
+        y = decoder(targets, (c.shape[-2], c.shape[-1]))
+        fy = encoder(y, all_layers)
+        lc = torch.stack([content_loss(fy[n], t) for n, t in zip(levels, targets, strict=True)]).mean()
+        ls = torch.stack([mean_std_loss(fy[n], *style_stats[n]) for n in style_layers]).mean()
+        total = config.content_weight * lc + config.style_weight * ls
+        opt.zero_grad(set_to_none=True)
+        total.backward()
+        opt.step()
+        return {"total": total.item(), "content": lc.item(), "style": ls.item()}
+
+    arch = {"channels": channels, "strides": strides, "widths": list(decoder.widths), "levels": list(levels)}
+
+    def payload(step: int, seconds: float, final_half: bool = False) -> dict[str, Any]:
+        return checkpoint_payload(
+            "adain", decoder, arch=arch, config=config.to_dict(), backbone=choice.name, step=step, seconds=seconds,
+            history=history,
+            trained_on={"content": [str(p) for p in content_files], "styles": [str(p) for p in style_files]},
+            resume_state=None if final_half else lambda: {
+                "optimizer": opt.state_dict(), "sampler": [content_sampler.state(), style_sampler.state()],
+                "torch_rng": torch.get_rng_state()},
+        )
+
+    t0 = time.perf_counter() - elapsed0
+
+    def save(step: int) -> None:
+        save_checkpoint(out, payload(step, time.perf_counter() - t0))
+
+    def report_fn(step: int) -> None:
+        decoder.eval()
+        tiles = []
+        with torch.no_grad():
+            for si, st in enumerate(sample_styles):
+                stats = [mean_std(f) for f in encoder(st, levels).values()]
+                for ci, ct in enumerate(sample_contents):
+                    fc = encoder(ct, levels)
+                    t = [blend_adain(fc[n], [stats[i]], [1.0]) for i, n in enumerate(levels)]
+                    y = decoder(t, (ct.shape[-2], ct.shape[-1])).clamp(0, 1)
+                    tiles.append((f"step {step} c{ci} s{si}", tensor_to_pil(y)))
+        decoder.train()
+        training_report(history, tiles, report, step)
+
+    logger.info("training an AdaIN decoder (%d steps) on %d content and %d style image(s) with %s (%s)",
+                config.steps, len(contents), len(styles), choice.name, choice.reason)
+    seconds = train_loop(start, config.steps, step_fn, history=history, every=config.checkpoint_every,
+                         save=save, report=report_fn, on_step=on_step, elapsed0=elapsed0)
+    if half:
+        save_checkpoint(out, payload(config.steps, seconds, final_half=True))
+    return TrainResult(out, config.steps, seconds, history, skipped, choice.name)
+
+
+class AdaINStylizer:
+    """One decoder for any style. Style statistics are computed once per style image
+    and size, then reused for every content image.
+
+    >>> st = AdaINStylizer()  # bundled decoder  # doctest: +SKIP
+    >>> st.stylize("photo.jpg", ["a.jpg", "b.jpg"], weights=[0.7, 0.3], alpha=0.8)  # doctest: +SKIP
+    """
+
+    kind = "adain"
+
+    def __init__(self, model: str | os.PathLike = "adain", *, device: str | torch.device = "auto",
+                 weights: str | None = None) -> None:
+        self.path = resolve_model(model)
+        data = load_checkpoint(self.path, self.kind)
+        self.device = resolve_device(device)
+        self.encoder = create_backbone(data["backbone"], weights=weights).to(self.device)
+        arch = data["arch"]
+        try:
+            self.levels = tuple(arch["levels"])
+            self.decoder = AdaINDecoder(arch["channels"], arch["strides"], arch["widths"])
+            self.decoder.load_state_dict({k: v.float() for k, v in data["state_dict"].items()})
+        except (TypeError, KeyError, RuntimeError, ValueError) as exc:
+            raise ConfigError(f"{self.path}: weights do not fit this painterly's AdaIN decoder "
+                              f"({str(exc).splitlines()[0][:120]})") from None
+        self.decoder = self.decoder.to(self.device).eval()
+        for p in self.decoder.parameters():
+            p.requires_grad_(False)
+        self.info = {k: data.get(k) for k in ("config", "backbone", "step", "seconds", "trained_on", "arch")}
+        self._stats: dict[tuple[Any, ...], list[tuple[torch.Tensor, torch.Tensor]]] = {}
+
+    def style_stats(
+        self, style: ImageInput, long_side: int, content: torch.Tensor | None = None
+    ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+        """Per-level (mean, std) of a style image at ``long_side``; with ``content`` the
+        style is first recoloured to the content's colours (original colours, paper 7.3)."""
+        from painterly.styles import resolve_style
+
+        if isinstance(style, str):
+            style = resolve_style(style)  # built-in names work too
+        cacheable = isinstance(style, (str, os.PathLike))
+        key = (str(style), long_side, None if content is None else tuple(content.mean((0, 2, 3)).tolist()))
+        if not cacheable or key not in self._stats:
+            x = pil_to_tensor(resize_long_side(load_image(style), max(32, long_side)), self.device)
+            if content is not None:
+                x = match_color_stats(x, content[:1])
+            with torch.inference_mode():
+                feats = self.encoder(x, self.levels)
+            stats = [mean_std(feats[n]) for n in self.levels]
+            if not cacheable:
+                return stats
+            self._stats[key] = stats
+        return self._stats[key]
+
+    def stylize_tensor(
+        self,
+        x: torch.Tensor,
+        styles: Sequence[list[tuple[torch.Tensor, torch.Tensor]]],
+        *,
+        weights: Sequence[float] | None = None,
+        alpha: float = 1.0,
+        original_colors: str | None = None,
+        mask: torch.Tensor | None = None,
+        face_pass: FacePass | None = None,
+    ) -> torch.Tensor:
+        """(B, 3, H, W) in [0, 1] plus per-style statistics -> (B, 3, H, W) in [0, 1].
+        ``mask`` and ``face_pass`` as in :meth:`FastStylizer.stylize_tensor`."""
+        check_original_colors(original_colors)
+        w = _normalised_weights(weights, len(styles))
+        if not 0.0 <= alpha <= 1.0:
+            raise ConfigError(f"alpha must be between 0 and 1, got {alpha}")
+        x = x.to(self.device)
+
+        def forward(t: torch.Tensor) -> torch.Tensor:
+            padded, (h, ww) = prepare_input(t)
+            with torch.inference_mode():
+                feats = self.encoder(padded, self.levels)
+                targets = [blend_adain(feats[n], [s[i] for s in styles], w, alpha) for i, n in enumerate(self.levels)]
+                return self.decoder(targets, (padded.shape[-2], padded.shape[-1]))[..., :h, :ww].clamp(0, 1)
+
+        y = forward(x)
+        if face_pass is not None:
+            y = face_pass(forward, x, y)
+        return finish_output(y, x, "luminance" if original_colors == "luminance" else None,
+                             None if mask is None else mask.to(self.device))
+
+    def stylize(
+        self,
+        content: ImageInput,
+        styles: ImageInput | Sequence[ImageInput],
+        *,
+        weights: Sequence[float] | None = None,
+        alpha: float = 1.0,
+        size: int | None = None,
+        style_scale: float = 1.0,
+        original_colors: str | None = None,
+        mask: ImageInput | torch.Tensor | None = None,
+        face_pass: bool = True,
+    ) -> Image.Image:
+        """Stylise one image with one style or a weighted mix of several.
+
+        Args:
+            alpha: content-style trade-off, 0 (the photo) to 1 (full style).
+            size: resize the photo's long side first (default: as is).
+            style_scale: style image long side relative to the photo's.
+            original_colors: ``luminance`` or ``histogram`` (style recoloured first).
+            mask: white where the style goes (image or (H, W) tensor in [0, 1]).
+            face_pass: re-stylise small faces at a finer stroke scale (:class:`FacePass`).
+        """
+        check_original_colors(original_colors)
+        img = load_image(content)
+        if size is not None:
+            img = resize_long_side(img, size)
+        x = pil_to_tensor(img, self.device)
+        if isinstance(styles, (str, os.PathLike, Image.Image, torch.Tensor)) or not isinstance(styles, Sequence):
+            styles = [styles]
+        side = round(max(img.size) * style_scale)
+        recolour = x if original_colors == "histogram" else None
+        stats = [self.style_stats(s, side, recolour) for s in styles]
+        m = load_mask(mask, img.size) if mask is not None else None
+        fp = FacePass(device=self.device) if face_pass else None
+        return tensor_to_pil(self.stylize_tensor(x, stats, weights=weights, alpha=alpha,
+                                                 original_colors=original_colors, mask=m, face_pass=fp))
+
+    def onnx_module(self) -> torch.nn.Module:
+        """(image, style) -> stylised, for ONNX export; sides must be multiples of the
+        deepest level's stride (16 for EfficientNet-Lite0)."""
+        return _AdaINGraph(self.encoder, self.decoder, self.levels)
+
+
+class _AdaINGraph(torch.nn.Module):
+    def __init__(self, encoder: Backbone, decoder: AdaINDecoder, levels: tuple[str, ...]) -> None:
+        super().__init__()
+        self.encoder, self.decoder, self.levels = encoder, decoder, levels
+
+    def forward(self, image: torch.Tensor, style: torch.Tensor) -> torch.Tensor:
+        fc = self.encoder(image, self.levels)
+        fs = self.encoder(style, self.levels)
+        targets = [blend_adain(fc[n], [mean_std(fs[n])], [1.0]) for n in self.levels]
+        return self.decoder(targets, None).clamp(0, 1)
+
+
+def _normalised_weights(weights: Sequence[float] | None, n: int) -> list[float]:
+    if n == 0:
+        raise ConfigError("at least one style image is needed")
+    w = [1.0] * n if weights is None else [float(v) for v in weights]
+    if len(w) != n:
+        raise ConfigError(f"{len(w)} style weights given for {n} style images")
+    if any(not (v >= 0) or v == float("inf") for v in w) or sum(w) <= 0:
+        raise ConfigError(f"style weights must be finite numbers >= 0, not all 0; got {w}")
+    return [v / sum(w) for v in w]

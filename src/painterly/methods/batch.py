@@ -1,0 +1,152 @@
+"""Running a feed-forward stylizer over many images or a video.
+
+The stylizer is any function ``(B, 3, H, W) [0, 1], masks or None -> (B, 3, H, W)``
+(:meth:`FastStylizer.stylize_tensor`, :meth:`AdaINStylizer.stylize_tensor` with its
+styles bound). Images of the same size after resizing go through in one batch;
+unreadable images are skipped and listed, the rest are done.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import defaultdict
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from PIL import Image
+
+from painterly.errors import ImageError
+from painterly.image import load_image, pil_to_tensor, resize_long_side, save_image, tensor_to_pil
+from painterly.image.video import VIDEO_EXTENSIONS, probe_video, read_frames, write_video
+from painterly.methods.training import IMAGE_EXTENSIONS
+
+__all__ = ["BatchReport", "BatchStylize", "MaskFn", "expand_inputs", "stylize_images", "stylize_video"]
+
+logger = logging.getLogger("painterly")
+
+BatchStylize = Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor]
+MaskFn = Callable[[torch.Tensor], torch.Tensor]  # (1, 3, H, W) -> (1, 1, H, W) in [0, 1], 1 = stylise
+
+
+@dataclass
+class BatchReport:
+    written: list[Path] = field(default_factory=list)
+    skipped: list[tuple[Path, str]] = field(default_factory=list)
+
+
+def expand_inputs(inputs: Sequence[str | os.PathLike]) -> list[Path]:
+    """Files as given, folders expanded to their images (sorted, not recursive).
+    Missing paths and empty folders raise :class:`ImageError`."""
+    files: list[Path] = []
+    for item in inputs:
+        p = Path(item)
+        if not p.exists():
+            raise ImageError(f"{p}: no such file or folder")
+        if p.is_dir():
+            found = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)
+            if not found:
+                raise ImageError(f"{p}: no images in this folder")
+            files += found
+        else:
+            files.append(p)
+    return files
+
+
+def _even(size: tuple[int, int]) -> tuple[int, int]:
+    return max(2, size[0] // 2 * 2), max(2, size[1] // 2 * 2)
+
+
+def stylize_images(
+    stylize: BatchStylize,
+    files: Sequence[Path],
+    out_dir: str | os.PathLike,
+    *,
+    suffix: str,
+    size: int | None = None,
+    batch_size: int = 4,
+    mask_fn: MaskFn | None = None,
+    ext: str = ".png",
+    on_image: Callable[[Path], None] | None = None,
+) -> BatchReport:
+    """Stylise ``files`` into ``out_dir/STEM_SUFFIX.EXT``; same-size images are batched."""
+    report = BatchReport()
+    out = Path(out_dir)
+    groups: dict[tuple[int, int], list[tuple[Path, Image.Image]]] = defaultdict(list)
+    for f in files:
+        try:
+            img = load_image(f)
+        except ImageError as exc:
+            report.skipped.append((f, str(exc)))
+            logger.info("skipped %s", exc)
+            if on_image is not None:
+                on_image(f)
+            continue
+        if size is not None:
+            img = resize_long_side(img, size)
+        groups[img.size].append((f, img))
+    protect = list(files)
+    for items in groups.values():
+        for i in range(0, len(items), batch_size):
+            chunk = items[i : i + batch_size]
+            x = torch.cat([pil_to_tensor(img) for _, img in chunk])
+            masks = None
+            if mask_fn is not None:
+                masks = torch.cat([mask_fn(x[j : j + 1]) for j in range(len(chunk))])
+            y = stylize(x, masks)
+            for (f, _), yi in zip(chunk, y, strict=True):
+                target = out / f"{f.stem}_{suffix}{ext}"
+                report.written.append(save_image(tensor_to_pil(yi), target, protect=protect))
+                if on_image is not None:
+                    on_image(f)
+    return report
+
+
+def stylize_video(
+    stylize: BatchStylize,
+    src: str | os.PathLike,
+    dst: str | os.PathLike,
+    *,
+    size: int | None = None,
+    batch_size: int = 4,
+    mask_fn: MaskFn | None = None,
+    on_frame: Callable[[int], None] | None = None,
+) -> Path:
+    """Stylise a video frame by frame (batched); the audio is kept where the output
+    container allows. Frame sizes are rounded down to even numbers (yuv420p)."""
+    src_p, dst_p = Path(src), Path(dst)
+    if dst_p.suffix.lower() not in VIDEO_EXTENSIONS:
+        raise ImageError(f"{dst_p}: a video input needs a video output ({', '.join(sorted(VIDEO_EXTENSIONS))})")
+    if dst_p.exists() and src_p.exists() and os.path.samefile(src_p, dst_p):
+        raise ImageError(f"{dst_p}: refusing to overwrite the input video")
+    info = probe_video(src_p)
+
+    def frames() -> Iterator[np.ndarray]:
+        buf: list[torch.Tensor] = []
+
+        def flush() -> Iterator[np.ndarray]:
+            x = torch.cat(buf)
+            masks = None
+            if mask_fn is not None:
+                masks = torch.cat([mask_fn(x[j : j + 1]) for j in range(x.shape[0])])
+            for yi in stylize(x, masks):
+                yield np.asarray(tensor_to_pil(yi))
+            buf.clear()
+
+        for frame in read_frames(src_p):
+            img = Image.fromarray(frame)
+            if size is not None:
+                img = resize_long_side(img, size)
+            target = _even(img.size)
+            if target != img.size:
+                img = img.resize(target, Image.Resampling.LANCZOS)
+            buf.append(pil_to_tensor(img))
+            if len(buf) == batch_size:
+                yield from flush()
+        if buf:
+            yield from flush()
+
+    return write_video(dst_p, frames(), fps=info.fps, audio_from=src_p, on_frame=on_frame)
