@@ -271,9 +271,10 @@ class FacePass:
     def detect(self, x: torch.Tensor) -> list[Any]:
         """Faces in one image (1, 3, H, W)."""
         if self._detector is None:
-            from painterly.faces import FaceDetector
+            from painterly.faces.detect import _cached_detector
 
-            self._detector = FaceDetector(device=self.device)
+            # one MTCNN per process and device (as faces.detect uses), not one per image or request
+            self._detector = _cached_detector(20.0, str(self.device))
         return list(self._detector(tensor_to_pil(x)))
 
     def __call__(
