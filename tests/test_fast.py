@@ -20,7 +20,7 @@ from painterly.models.transformer_net import TransformerNetConfig
 
 TINY_NET = {"width": 4, "downsamples": 2, "res_blocks": 1}
 TINY_TRAIN = {"batch_size": 2, "crop_size": 32, "style_size": 48, "checkpoint_every": 4,
-              "backbone": "efficientnet-lite0"}
+              "backbone": "efficientnet-lite0", "device": "cpu"}  # CPU: exact resume (cuDNN is not deterministic)
 
 
 def _picture(seed: int, h: int = 60, w: int = 72) -> np.ndarray:

@@ -13,6 +13,7 @@ from painterly.losses import (
     gram_matrix,
     total_variation,
     trace_sqrtm,
+    trace_sqrtm_many,
     wasserstein_style_loss,
 )
 from painterly.losses.functional import sqrtm_psd
@@ -71,6 +72,36 @@ def test_trace_sqrtm_matches_eigenvalues_and_gradcheck() -> None:
     assert torch.autograd.gradcheck(lambda x: trace_sqrtm(0.5 * (x + x.T)), (m,))
     s = sqrtm_psd(m.detach())
     assert torch.allclose(s @ s, m.detach(), atol=1e-10)
+
+
+def test_batched_trace_sqrtm_equals_one_call_per_matrix() -> None:
+    torch.manual_seed(1)
+    mats = []
+    for c, n in ((3, 5), (6, 2), (4, 9), (3, 7)):  # one pair of equal sizes; (6, 2) is rank-deficient
+        a = torch.randn(2, c, n, dtype=torch.float64)
+        mats.append((a @ a.transpose(1, 2)).requires_grad_(True))
+    together = trace_sqrtm_many(mats)
+    alone = [trace_sqrtm(m) for m in mats]
+    for t, a in zip(together, alone, strict=True):
+        assert t.shape == a.shape == (2,)
+        assert torch.allclose(t, a, rtol=1e-9, atol=1e-9)
+    weights = [torch.randn(2, dtype=torch.float64) for _ in mats]
+    g1 = torch.autograd.grad(sum((w * t).sum() for w, t in zip(weights, together, strict=True)), mats)
+    g2 = torch.autograd.grad(sum((w * t).sum() for w, t in zip(weights, alone, strict=True)), mats)
+    for x, y in zip(g1, g2, strict=True):
+        assert torch.allclose(x, y, rtol=1e-6, atol=1e-6)
+
+
+def test_wasserstein_losses_of_many_layers_equal_per_layer_losses() -> None:
+    stat = WassersteinStatistic()
+    feats = [torch.rand(1, c, 6, 5, dtype=torch.float64) for c in (4, 8, 3)]
+    targets = [stat.target([torch.rand(1, f.shape[1], 7, 7, dtype=torch.float64)], [1.0]) for f in feats]
+    mask = torch.ones(1, 1, 6, 5, dtype=torch.float64)
+    mask[..., :2] = 0
+    items = [(f, t, mask if i == 1 else None) for i, (f, t) in enumerate(zip(feats, targets, strict=True))]
+    together = stat.losses(items)
+    for (f, t, m), value in zip(items, together, strict=True):
+        assert value.item() == pytest.approx(stat.loss(f, t, m).item(), rel=1e-9)
 
 
 def test_wasserstein_is_zero_on_itself_and_matches_1d_formula() -> None:

@@ -8,7 +8,9 @@ from painterly.losses.functional import (
     mean_std_loss,
     total_variation,
     trace_sqrtm,
+    trace_sqrtm_many,
     wasserstein_style_loss,
+    wasserstein_style_losses,
 )
 from painterly.losses.modules import STATISTICS, GramStatistic, StyleStatistic, WassersteinStatistic, get_statistic
 
@@ -25,5 +27,7 @@ __all__ = [
     "mean_std_loss",
     "total_variation",
     "trace_sqrtm",
+    "trace_sqrtm_many",
     "wasserstein_style_loss",
+    "wasserstein_style_losses",
 ]

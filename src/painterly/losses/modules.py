@@ -17,11 +17,13 @@ from painterly.losses.functional import (
     mean_and_second_moment,
     sqrtm_psd,
     wasserstein_style_loss,
+    wasserstein_style_losses,
 )
 
 __all__ = ["STATISTICS", "GramStatistic", "StyleStatistic", "WassersteinStatistic", "get_statistic"]
 
 Target = dict[str, torch.Tensor]
+LossItem = tuple[torch.Tensor, Target, "torch.Tensor | None"]
 
 
 class StyleStatistic(Protocol):
@@ -32,6 +34,10 @@ class StyleStatistic(Protocol):
         ...
 
     def loss(self, features: torch.Tensor, target: Target, mask: torch.Tensor | None = None) -> torch.Tensor: ...
+
+    def losses(self, items: Sequence[LossItem]) -> list[torch.Tensor]:
+        """:meth:`loss` of several (features, target, mask) items, e.g. all style layers."""
+        ...
 
 
 class GramStatistic:
@@ -46,6 +52,9 @@ class GramStatistic:
 
     def loss(self, features: torch.Tensor, target: Target, mask: torch.Tensor | None = None) -> torch.Tensor:
         return gram_loss(features, target["gram"], mask)
+
+    def losses(self, items: Sequence[LossItem]) -> list[torch.Tensor]:
+        return [self.loss(f, t, m) for f, t, m in items]
 
 
 class WassersteinStatistic:
@@ -70,6 +79,11 @@ class WassersteinStatistic:
 
     def loss(self, features: torch.Tensor, target: Target, mask: torch.Tensor | None = None) -> torch.Tensor:
         return wasserstein_style_loss(features, target["mean"], target["cov"], target["cov_sqrt"], self.eps, mask)
+
+    def losses(self, items: Sequence[LossItem]) -> list[torch.Tensor]:
+        """All items with one batched eigendecomposition."""
+        return wasserstein_style_losses(
+            [(f, t["mean"], t["cov"], t["cov_sqrt"], m) for f, t, m in items], self.eps)
 
 
 STATISTICS: dict[str, type] = {"gram": GramStatistic, "wasserstein": WassersteinStatistic}

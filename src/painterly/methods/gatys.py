@@ -335,8 +335,9 @@ def _optimize(
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Minimise ``objective`` from ``image`` for ``n_iter`` evaluations.
 
-    Returns (final image, lowest-loss image). With ``cfg.ema`` the final image is the
-    exponential moving average of the iterates.
+    Returns (result, lowest-loss image). The result is the lowest-loss image for L-BFGS,
+    the last iterate for Adam, or with ``cfg.ema`` the exponential moving average of
+    the iterates.
     """
     x = image.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
     best = image.detach().clone()
@@ -351,19 +352,20 @@ def _optimize(
         with torch.no_grad():
             x.clamp_(0, 1)
         total, terms = objective(x)
-        if not torch.isfinite(total):
+        # one device-to-host copy for all logged numbers (each float() would wait for the GPU)
+        value, *term_values = torch.stack([total.detach(), *(v.detach() for v in terms.values())]).tolist()
+        if not math.isfinite(value):
             raise NonFiniteLossError(
-                f"loss became {float(total.detach())} at evaluation {evals + 1}; try lower weights or --optimizer adam",
+                f"loss became {value} at evaluation {evals + 1}; try lower weights or --optimizer adam",
                 last_good=best,
             )
         evals += 1
-        value = float(total.detach())
         if value < best_loss:
             best_loss = value
             best = x.detach().clone()
         if ema is not None:
             ema.mul_(cfg.ema).add_(x.detach(), alpha=1 - cfg.ema)
-        on_step(x.detach(), {"total": value, **{k: float(v.detach()) for k, v in terms.items()}})
+        on_step(x.detach(), {"total": value, **dict(zip(terms, term_values, strict=True))})
         x.grad = None
         total.backward()
         return total
@@ -385,6 +387,10 @@ def _optimize(
             opt.step(closure)
     with torch.no_grad():
         x.clamp_(0, 1)
+    if cfg.optimizer == "lbfgs":
+        # L-BFGS without a line search ends wherever the budget runs out, often on a step
+        # that overshot: its last iterate was 0.04 above its best at 512 px
+        return best, best
     final = ema if ema is not None else x.detach()
     return final.clamp(0, 1), best
 

@@ -123,7 +123,8 @@ class Objective:
             (content_loss(feats[k], self.content_targets[k], self.content_weight_map) for k in self.content_layers),
             zero,
         ) / max(len(self.content_layers), 1)
-        style = zero
+        weights: list[float] = []
+        items: list[tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor | None]] = []
         for k in self.style_layers:
             w = self.layer_weights[k]
             if w <= 0:
@@ -131,9 +132,14 @@ class Objective:
             if self.regions:
                 for mask, rw, targets in self.regions:
                     if rw > 0:
-                        style = style + w * rw * self.statistic.loss(feats[k], targets[k], mask)
+                        weights.append(w * rw)
+                        items.append((feats[k], targets[k], mask))
             else:
-                style = style + w * self.statistic.loss(feats[k], self.style_targets[k])
+                weights.append(w)
+                items.append((feats[k], self.style_targets[k], None))
+        style = zero
+        for w, loss in zip(weights, self.statistic.losses(items) if items else [], strict=True):
+            style = style + w * loss
         tv = total_variation(image)
         total = cfg.content_weight * content + cfg.style_weight * style + cfg.tv_weight * tv
         return total, {"content": content, "style": style, "tv": tv}
