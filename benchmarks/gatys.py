@@ -192,7 +192,7 @@ def main() -> None:
         if args.statistics and bb != "vgg19":
             other = "gram" if ours["statistic"] == "wasserstein" else "wasserstein"
             rows.append(_run_case(common, ["--backbone", bb, "--method", "painterly", "--statistic", other]))
-    head = (f"{'backbone':20s} {'method':10s} {'stat':11s} {'wall s':>8s} {'evals':>6s} {'s/eval':>7s} "
+    head = (f"{'backbone':20s} {'method':13s} {'stat':11s} {'wall s':>8s} {'evals':>6s} {'s/eval':>7s} "
             f"{'peak MB':>8s} {'final loss':>10s} {'judge style':>11s} {'judge cont':>10s}")
     print(head)
     print("-" * len(head))
@@ -200,7 +200,7 @@ def main() -> None:
         wall = f"{float(r['wall_s']):8.1f}"
         if "extrapolated_wall_s" in r:
             wall = f"{float(r['extrapolated_wall_s']):7.0f}*"
-        print(f"{r['backbone']:20s} {r['method']:10s} {r['statistic']:11s} {wall} {r['evals']!s:>6s} "
+        print(f"{r['backbone']:20s} {r['method']:13s} {r['statistic']:11s} {wall} {r['evals']!s:>6s} "
               f"{float(r['s_per_eval']):7.3f} {float(r['peak_mb']):8.0f} {float(r['final_loss']):10.4f} "
               f"{r.get('judge_style', float('nan')):11.4f} {r.get('judge_content', float('nan')):10.4f}")
     print()

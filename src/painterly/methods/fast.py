@@ -181,8 +181,8 @@ def train_transformer(
         feats = backbone(y, layers)
         c = torch.stack([content_loss(feats[n], content_feats[n], weight) for n in stylizer.content_layers]).mean()
         used = [(n, w) for n, w in zip(stylizer.style_layers, stylizer.layer_weights, strict=True) if w > 0]
-        s = torch.stack([w * loss for (_, w), loss in zip(
-            used, stylizer.statistic.losses([(feats[n], targets[n], None) for n, _ in used]), strict=True)]).sum()
+        style_losses = stylizer.statistic.losses([(feats[n], targets[n], None) for n, _ in used])
+        s = torch.stack([w * loss for (_, w), loss in zip(used, style_losses, strict=True)]).sum()
         tv = total_variation(y)
         total = config.content_weight * c + config.style_weight * s + config.tv_weight * tv
         opt.zero_grad(set_to_none=True)

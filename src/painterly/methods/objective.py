@@ -138,7 +138,7 @@ class Objective:
                 weights.append(w)
                 items.append((feats[k], self.style_targets[k], None))
         style = zero
-        for w, loss in zip(weights, self.statistic.losses(items) if items else [], strict=True):
+        for w, loss in zip(weights, self.statistic.losses(items), strict=True):
             style = style + w * loss
         tv = total_variation(image)
         total = cfg.content_weight * content + cfg.style_weight * style + cfg.tv_weight * tv
