@@ -70,8 +70,7 @@ def main() -> None:
     from painterly.faces import FaceDetector
     from painterly.faces.identity import identity_distance
     from painterly.image import load_image, pil_to_tensor, resize_long_side
-    from painterly.methods.adain import AdaINStylizer
-    from painterly.methods.fast import FastStylizer, export_onnx
+    from painterly.methods.feedforward import AdaINStylizer, FastStylizer, export_onnx
     from painterly.styles import builtin_style_path
 
     device = args.device
@@ -94,7 +93,7 @@ def main() -> None:
 
         judge = MobileNetV2Judge()
         detector = FaceDetector(device="cpu")
-    from painterly.methods.fast import list_fast_models
+    from painterly.methods.feedforward import list_fast_models
 
     adain = AdaINStylizer("adain", device=device) if "adain" in list_fast_models() else None
     photos = {name: load_image(DATA / "faces" / name) for name in HELD_OUT}

@@ -98,8 +98,7 @@ def main() -> None:
         print(write_record())
         return
 
-    from painterly.methods.adain import AdaINTrainConfig, train_adain
-    from painterly.methods.fast import FastTrainConfig, train_transformer
+    from painterly.methods.feedforward import AdaINTrainConfig, FastTrainConfig, train_adain, train_transformer
 
     work = ROOT / "out" / "fast_train"
     content, styles = build_data(work)

@@ -111,6 +111,17 @@ def test_vgg_weights_missing_offline(tiny_images, tmp_path: Path, capsys, monkey
                       "--backbone", "vgg19", "-q"], capsys)
     assert code == 2
     assert "vgg19-dcbb9e9d.pth" in err and str(tmp_path / "torch") in err and "efficientnet-lite0" in err
+    # the library names parameters; the command line prints its flags
+    assert "--weights PATH" in err and "--backbone efficientnet-lite0" in err and "weights=" not in err
+
+
+def test_library_parameters_become_flags_on_the_command_line() -> None:
+    from painterly.cli.main import as_flags, flag_names
+
+    flags = flag_names(build_parser())
+    assert flags["fit_memory"] == "--fit-memory" and flags["face_aware"] == "--face-aware"
+    text = "about 900 px (size=900), or pass fit_memory=True; use device=cpu; levels=x"
+    assert as_flags(text, flags) == "about 900 px (--size 900), or pass --fit-memory; use --device cpu; levels=x"
 
 
 def test_never_overwrites_an_input(tiny_images, capsys) -> None:

@@ -156,3 +156,11 @@ def test_no_face_is_reported_not_crashed(tmp_path: Path, capsys) -> None:
     assert main(["faces", "detect", str(tmp_path / "blank.png")]) == 0
     assert "0 faces" in capsys.readouterr().out
     assert main(["faces", "verify", str(tmp_path / "blank.png"), str(tmp_path / "blank.png")]) == 2
+
+
+def test_one_detector_per_process_and_resolved_device() -> None:
+    from painterly.device import resolve_device
+    from painterly.faces.detect import shared_detector
+
+    assert shared_detector(20.0, "auto") is shared_detector(20, str(resolve_device("auto")))
+    assert shared_detector(20.0, "cpu") is shared_detector(20.0, "cpu")

@@ -12,9 +12,17 @@ from PIL import Image
 
 from painterly.cli.main import main
 from painterly.errors import ConfigError
-from painterly.methods.adain import AdaINStylizer, AdaINTrainConfig, train_adain
-from painterly.methods.fast import FastStylizer, FastTrainConfig, export_onnx, list_fast_models, train_transformer
-from painterly.methods.training import CHECKPOINT_VERSION, load_checkpoint, save_checkpoint
+from painterly.methods.feedforward import (
+    AdaINStylizer,
+    AdaINTrainConfig,
+    FastStylizer,
+    FastTrainConfig,
+    export_onnx,
+    list_fast_models,
+    train_adain,
+    train_transformer,
+)
+from painterly.methods.feedforward.training import CHECKPOINT_VERSION, load_checkpoint, save_checkpoint
 from painterly.models import AdaINDecoder, TransformerNet, adaptive_instance_norm, blend_adain, mean_std
 from painterly.models.transformer_net import TransformerNetConfig
 
@@ -344,12 +352,12 @@ def test_cli_train_maps_flags_and_records_config(folders, tmp_path: Path, capsys
 
 
 def test_face_pass_changes_only_the_face(trained: Path, shared_data: Path) -> None:
+    from painterly.faces.face_pass import FacePass, FacePassConfig
     from painterly.image import load_image, pil_to_tensor, resize_long_side
-    from painterly.methods.fast import FacePass
 
     st = FastStylizer(trained, device="cpu")
     x = pil_to_tensor(resize_long_side(load_image(shared_data / "faces" / "obama.jpg"), 256))
-    fp = FacePass(target=160)
+    fp = FacePass(FacePassConfig(target_width=160))
     faces = fp.detect(x)
     assert len(faces) == 1
     plain = st.stylize_tensor(x)

@@ -130,7 +130,7 @@ def test_original_colors_histogram_runs(tiny_images, lite0) -> None:
 def test_nan_loss_stops_with_last_good_image(tiny_images, lite0, monkeypatch: pytest.MonkeyPatch) -> None:
     content, style = tiny_images
     st = Stylizer(style, _cfg(multiscale=False, iterations=10), backbone=lite0)
-    from painterly.methods import objective
+    from painterly.losses import objective
 
     calls = {"n": 0}
     real = objective.total_variation
@@ -178,3 +178,33 @@ def test_functional_api_returns_pil(tiny_images) -> None:
     assert img.size == (32, 27)
     with pytest.raises(ConfigError, match="unknown option"):
         stylize(content, style, sise=32)
+
+
+def test_a_run_leaves_the_global_rng_and_the_backbone_alone(tiny_images, lite0) -> None:
+    content, style = tiny_images
+    weights = next(p for p in lite0.parameters() if p.dim() == 4)
+    fmt_before = weights.is_contiguous(memory_format=torch.channels_last)
+    torch.manual_seed(123)
+    state = torch.get_rng_state()
+    a = Stylizer(style, _cfg(init="noise", seed=5, multiscale=False, iterations=2), backbone=lite0).stylize(content)
+    assert torch.equal(torch.get_rng_state(), state)  # the run seeded its own generator
+    b = Stylizer(style, _cfg(init="noise", seed=5, multiscale=False, iterations=2), backbone=lite0).stylize(content)
+    assert torch.equal(a.tensor, b.tensor)  # and the seed still makes runs repeatable
+    weights = next(p for p in lite0.parameters() if p.dim() == 4)
+    assert weights.is_contiguous(memory_format=torch.channels_last) == fmt_before
+
+
+def test_one_criterion_serves_optimisation_and_training(tiny_images, lite0) -> None:
+    from painterly.image import load_image, pil_to_tensor
+
+    content, style = tiny_images
+    st = Stylizer(style, _cfg(), backbone=lite0)
+    x = pil_to_tensor(load_image(content))
+    fixed = st.objective(x)
+    reusable = st.criterion(max(x.shape[-2:]))
+    reusable.set_content(x)
+    y = x.flip(-1)
+    assert torch.allclose(fixed(y)[0], reusable(y)[0])
+    reusable.set_content(torch.cat([x, y]))  # a batch of contents, as the training sets per step
+    total, terms = reusable(torch.cat([x, y]))
+    assert total.ndim == 0 and terms["content"] < 1e-6

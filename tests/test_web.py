@@ -8,9 +8,11 @@ from typing import Any
 
 import numpy as np
 import pytest
+import torch
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from painterly.events import ProgressEvent
 from painterly.web.app import ServerSettings, create_app
 from painterly.web.jobs import JobManager
 
@@ -30,7 +32,8 @@ class _Gate:
 
     def __call__(self, job: Any, job_dir: Path, on_progress: Any) -> None:
         for step in range(1, 1000):
-            on_progress(step, 1000, {"total": 1.0 / step}, Image.new("RGB", (32, 32), "red"))
+            on_progress(ProgressEvent(step=step, total_steps=1000, losses={"total": 1.0 / step},
+                                      current=torch.ones(1, 3, 32, 32)))
             if self.release.wait(0.01):
                 break
         if job.options.get("style_weight") == 13.0:
@@ -178,6 +181,9 @@ def test_real_job_and_face_endpoint(tmp_path: Path, shared_data: Path) -> None:
         assert job["losses"]["total"] > 0
         img = Image.open(io.BytesIO(client.get(f"/api/jobs/{job['id']}/result").content))
         assert img.size == (64, 48)
+        record = client.get(f"/api/jobs/{job['id']}/record").json()  # the CLI's OUT.json, built by one function
+        assert record["config"]["size"] == 64 and record["final_losses"] == job["losses"]
+        assert record["backbone"]["name"] and record["steps"] > 0
         faces = client.post("/api/faces", files={"image": ("t.jpg", (shared_data / "faces" / "two_people.jpg")
                                                            .read_bytes(), "image/jpeg")})
         assert faces.status_code == 200 and len(faces.json()["faces"]) == 2

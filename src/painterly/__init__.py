@@ -2,15 +2,23 @@
 
 from painterly.backbones import create_backbone, list_backbones
 from painterly.errors import PainterlyError
-from painterly.methods import GatysConfig, ProgressEvent, Stylizer, StylizeResult, stylize
-from painterly.methods.adain import AdaINStylizer, AdaINTrainConfig, train_adain
-from painterly.methods.fast import FastStylizer, FastTrainConfig, export_onnx, train_transformer
-
-__version__ = "0.1.0"
+from painterly.events import Event, ProgressEvent, TrainEvent
+from painterly.methods import GatysConfig, Stylizer, StylizeResult, stylize
+from painterly.methods.feedforward import (
+    AdaINStylizer,
+    AdaINTrainConfig,
+    FastStylizer,
+    FastTrainConfig,
+    export_onnx,
+    train_adain,
+    train_transformer,
+)
+from painterly.version import __version__
 
 __all__ = [
     "AdaINStylizer",
     "AdaINTrainConfig",
+    "Event",
     "FastStylizer",
     "FastTrainConfig",
     "GatysConfig",
@@ -18,6 +26,7 @@ __all__ = [
     "ProgressEvent",
     "StylizeResult",
     "Stylizer",
+    "TrainEvent",
     "__version__",
     "create_backbone",
     "export_onnx",

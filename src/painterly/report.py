@@ -3,26 +3,21 @@
 from __future__ import annotations
 
 import os
-import tempfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 
+from painterly.files import atomic_path
+from painterly.image.io import save_image
+
 __all__ = ["contact_sheet", "loss_curve"]
 
 
 def _atomic_save_fig(fig: Any, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         fig.savefig(tmp, format="png", dpi=100)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
 
 
 def loss_curve(history: Sequence[dict[str, Any]], path: str | os.PathLike, *, xlabel: str = "step (loss evaluations)",
@@ -61,8 +56,6 @@ def loss_curve(history: Sequence[dict[str, Any]], path: str | os.PathLike, *, xl
 
 def contact_sheet(tiles: Sequence[tuple[str, Image.Image]], path: str | os.PathLike, *, height: int = 256) -> Path:
     """Lay out labelled images in rows of four at a common height; writes a PNG."""
-    from painterly.image.io import save_image
-
     font = ImageFont.load_default()
     label_h = 18
     scaled = [(label, img.resize((max(1, round(img.width * height / img.height)), height))) for label, img in tiles]

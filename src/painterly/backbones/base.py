@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Sequence
+from typing import Any
 
 import torch
 from torch import nn
 
 from painterly.backbones.weights import WeightsSpec
 
-__all__ = ["Backbone"]
+__all__ = ["Backbone", "memory_format_for"]
 
 
 def memory_format_for(device: torch.device) -> torch.memory_format:
@@ -36,6 +37,7 @@ class Backbone(nn.Module):
     def __init__(self) -> None:
         super().__init__()
         self.weights_path: str | None = None
+        self._elements_per_pixel: dict[tuple[str, ...], float] = {}
 
     def _init_normalization(self, spec: WeightsSpec) -> None:
         self.weights_spec = spec
@@ -43,12 +45,32 @@ class Backbone(nn.Module):
         self.register_buffer("std", torch.tensor(spec.std).view(1, 3, 1, 1), persistent=False)
 
     def freeze(self) -> Backbone:
-        """Eval mode, no gradients, channels-last weights (2-3x faster on CPU; the first
-        forward on a GPU switches them to NCHW, see :func:`memory_format_for`)."""
+        """Eval mode, no gradients, weights in the memory format of their device."""
         self.eval()
         for p in self.parameters():
             p.requires_grad_(False)
-        return self.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        self._match_memory_format()
+        return self
+
+    def _apply(self, fn: Any, recurse: bool = True) -> Any:
+        # every move (.to, .cuda, .cpu) also picks the weights' memory format for the new
+        # device, once, here: forward never changes the module (threads may share it)
+        module = super()._apply(fn, recurse)
+        if not getattr(self, "_formatting", False):
+            self._match_memory_format()
+        return module
+
+    def _match_memory_format(self) -> None:
+        w = next((p for p in self.parameters() if p.dim() == 4), None)
+        if w is None:
+            return
+        fmt = memory_format_for(w.device)
+        if not w.is_contiguous(memory_format=fmt):
+            self._formatting = True
+            try:
+                self.to(memory_format=fmt)  # type: ignore[call-overload]
+            finally:
+                self._formatting = False
 
     def train(self, mode: bool = True) -> Backbone:
         # Frozen feature extractors stay in eval mode (BatchNorm uses running stats).
@@ -73,15 +95,31 @@ class Backbone(nn.Module):
         wanted = set(layers)
         self.check_layers(list(wanted))
         last = max(self.tap_names.index(name) for name in wanted)
-        fmt = memory_format_for(x.device)
-        if not self._weights_in(fmt):
-            self.to(memory_format=fmt)  # type: ignore[call-overload]
-        x = self.normalize(x).contiguous(memory_format=fmt)
+        x = self.normalize(x).contiguous(memory_format=memory_format_for(x.device))
         return self._forward_taps(x, wanted, self.tap_names[last])
 
-    def _weights_in(self, fmt: torch.memory_format) -> bool:
-        w = next((p for p in self.parameters() if p.dim() == 4), None)
-        return w is None or w.is_contiguous(memory_format=fmt)
+    def activation_elements_per_pixel(self, layers: tuple[str, ...]) -> float:
+        """Activation elements the forward pass keeps per input pixel up to ``layers``,
+        measured once per layer set with hooks on a small probe image."""
+        if layers not in self._elements_per_pixel:
+            count = 0
+
+            def hook(_m: nn.Module, _i: object, out: object) -> None:
+                nonlocal count
+                if isinstance(out, torch.Tensor):
+                    count += out.numel()
+
+            leaves = [m for m in self.modules() if len(list(m.children())) == 0]
+            handles = [m.register_forward_hook(hook) for m in leaves]
+            probe = 64
+            try:
+                with torch.no_grad():
+                    self(torch.zeros(1, 3, probe, probe, device=self.mean.device), layers)
+            finally:
+                for h in handles:
+                    h.remove()
+            self._elements_per_pixel[layers] = count / (probe * probe)
+        return self._elements_per_pixel[layers]
 
     def _forward_taps(self, x: torch.Tensor, wanted: set[str], last: str) -> dict[str, torch.Tensor]:
         raise NotImplementedError

@@ -14,7 +14,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from painterly.backbones.base import Backbone
+from painterly.backbones.base import Backbone, memory_format_for
 from painterly.backbones.weights import WeightsSpec
 
 __all__ = ["EFFICIENTNET_LITE0_WEIGHTS", "EfficientNetLite0"]
@@ -162,7 +162,8 @@ class EfficientNetLite0(Backbone):
         for p in self.parameters():
             p.requires_grad_(False)
         self._fused = True
-        return self.to(memory_format=torch.channels_last)  # type: ignore[call-overload]
+        # the fused weights are new tensors: put them all in the device's memory format
+        return self.to(memory_format=memory_format_for(self.mean.device))  # type: ignore[call-overload]
 
     def classify(self, x: torch.Tensor) -> torch.Tensor:
         """ImageNet logits (B, 1000) for RGB [0, 1] input."""

@@ -93,10 +93,10 @@ def resolve_weights(
     if local is not None:
         return local
     cache = hub_checkpoint_dir()
-    hint = f"; use --backbone {offline_alternative}, which needs no download" if offline_alternative else ""
+    hint = f"; use backbone={offline_alternative}, which needs no download" if offline_alternative else ""
     if not download or spec.url is None:
         raise WeightsUnavailableError(
-            f"{spec.name} weights not found: put {spec.filename} in {cache} or pass --weights PATH{hint}"
+            f"{spec.name} weights not found: put {spec.filename} in {cache} or pass weights=PATH{hint}"
         )
     target = cache / spec.filename
     cache.mkdir(parents=True, exist_ok=True)
@@ -105,7 +105,7 @@ def resolve_weights(
     except Exception as exc:
         raise WeightsUnavailableError(
             f"{spec.name} weights not found and download of {spec.url} failed ({type(exc).__name__}): "
-            f"put {spec.filename} in {cache} or pass --weights PATH{hint}"
+            f"put {spec.filename} in {cache} or pass weights=PATH{hint}"
         ) from None
     if spec.sha256_prefix and not _sha256_prefix_ok(target, spec.sha256_prefix):
         target.unlink(missing_ok=True)

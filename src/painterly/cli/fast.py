@@ -11,8 +11,10 @@ from typing import Any
 
 import torch
 
+from painterly.cli.progress import ProgressBar
 from painterly.errors import ConfigError, ImageError
-from painterly.methods.config import ORIGINAL_COLORS
+from painterly.image.color import ORIGINAL_COLORS
+from painterly.methods.feedforward.common import FastOptions
 
 __all__ = ["add_parser", "run"]
 
@@ -24,8 +26,11 @@ def _floats(text: str) -> tuple[float, ...]:
         raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
 
 
+_DEFAULTS = FastOptions()
+
+
 def add_parser(sub: Any) -> argparse.ArgumentParser:
-    from painterly.methods.fast import list_fast_models
+    from painterly.methods.feedforward.bundled import list_fast_models
 
     bundled = ", ".join(list_fast_models()) or "none"
     p = sub.add_parser("fast", help="stylise images, folders or videos in milliseconds (trained models, AdaIN)")
@@ -35,12 +40,16 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     src.add_argument("--style", "-s", action="append",
                      help="any style image or built-in name, via AdaIN; repeat to mix")
     p.add_argument("--style-weights", type=_floats, help="AdaIN mix weights, e.g. 0.7,0.3")
-    p.add_argument("--alpha", type=float, default=1.0, help="AdaIN content-style trade-off, 0 to 1 (default: 1)")
-    p.add_argument("--style-scale", type=float, default=1.0, help="AdaIN style image size relative to the photo")
-    p.add_argument("--adain-model", default="adain", help="AdaIN decoder (.pt) or bundled name (default: adain)")
+    p.add_argument("--alpha", type=float, default=_DEFAULTS.alpha,
+                   help=f"AdaIN content-style trade-off, 0 to 1 (default: {_DEFAULTS.alpha})")
+    p.add_argument("--style-scale", type=float, default=_DEFAULTS.style_scale,
+                   help="AdaIN style image size relative to the photo")
+    p.add_argument("--adain-model", default=_DEFAULTS.adain_model,
+                   help=f"AdaIN decoder (.pt) or bundled name (default: {_DEFAULTS.adain_model})")
     p.add_argument("-o", "--output", help="output image, folder (several inputs or a folder), or video")
     p.add_argument("--size", type=int, help="resize the long side first (default: keep the input size)")
-    p.add_argument("--batch-size", type=int, default=4, help="images or frames per forward pass (default: 4)")
+    p.add_argument("--batch-size", type=int, default=_DEFAULTS.batch_size,
+                   help=f"images or frames per forward pass (default: {_DEFAULTS.batch_size})")
     p.add_argument("--original-colors", choices=ORIGINAL_COLORS, help="keep the photo's colours")
     p.add_argument("--mask", help="where the style goes: a mask image (white = style), 'face' or 'background'")
     p.add_argument("--face-pass", action=argparse.BooleanOptionalAction, default=None,
@@ -53,8 +62,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 
 
 def _list() -> int:
-    from painterly.methods.fast import list_fast_models
-    from painterly.methods.training import load_checkpoint
+    from painterly.methods.feedforward.bundled import list_fast_models
+    from painterly.methods.feedforward.training import load_checkpoint
 
     for name, path in list_fast_models().items():
         data = load_checkpoint(path)
@@ -67,12 +76,14 @@ def _list() -> int:
 
 def _mask_fn(spec: str, device: str) -> Any:
     """'face' / 'background' -> a per-image function; else a mask file, resized per image."""
+    from painterly.methods.feedforward.common import load_mask
+
     if spec in ("face", "background"):
-        from painterly.faces import FaceDetector
+        from painterly.faces.detect import shared_detector
         from painterly.faces.masks import face_mask
         from painterly.image import tensor_to_pil
 
-        detector = FaceDetector(device=device)
+        detector = shared_detector(20.0, device)  # the process-wide MTCNN the face pass uses too
 
         def fn(x: torch.Tensor) -> torch.Tensor:
             faces = detector(tensor_to_pil(x))
@@ -85,8 +96,6 @@ def _mask_fn(spec: str, device: str) -> Any:
     img = load_image(spec, name=f"mask {spec}")  # checked once, up front
 
     def from_file(x: torch.Tensor) -> torch.Tensor:
-        from painterly.methods.fast import load_mask
-
         return load_mask(img, (x.shape[-1], x.shape[-2]))
 
     return from_file
@@ -98,110 +107,68 @@ def _faces_note(face_pass: Any) -> str:
     return f"; {face_pass.faces_seen} face(s) re-stylised at a finer stroke scale (--no-face-pass to skip)"
 
 
-def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from painterly.image import save_image
-    from painterly.image.video import is_video
-    from painterly.methods.adain import AdaINStylizer
-    from painterly.methods.batch import expand_inputs, stylize_images, stylize_video
-    from painterly.methods.fast import FacePass, FastStylizer, export_onnx
+def _stylizer(args: argparse.Namespace, face_pass: Any) -> tuple[Any, str, str]:
+    """The batch function (images, masks) -> stylised images, the output suffix, the device."""
+    from painterly.image import load_image
+    from painterly.methods.feedforward import AdaINStylizer, FastStylizer
     from painterly.styles import resolve_style
 
-    if args.list:
-        return _list()
-    if args.size is not None and args.size < 16:
-        raise ConfigError(f"size must be at least 16 pixels, got {args.size}")
-    if args.batch_size < 1:
-        raise ConfigError(f"batch-size must be >= 1, got {args.batch_size}")
-    if args.style_scale <= 0:
-        raise ConfigError(f"style-scale must be > 0, got {args.style_scale}")
-    if args.export_onnx:
-        model = args.model or args.adain_model
-        path = export_onnx(model, args.export_onnx)
-        print(f"wrote {path}", file=sys.stderr)
-        if not args.inputs:
-            return 0
-    if not args.inputs:
-        raise ConfigError("give CONTENT images, a folder or a video (or --export-onnx / --list)")
-    if not args.output:
-        raise ConfigError("give -o OUTPUT (an image, a folder, or a video)")
-    if args.model is None and args.style is None:
-        args.model = "starry_night"
-    t0 = time.perf_counter()
-    videos = [p for p in args.inputs if is_video(p)]
-    use_face_pass = args.face_pass if args.face_pass is not None else not videos
-    face_pass = FacePass(device=args.device) if use_face_pass else None
     if args.style:
         styles = [resolve_style(s) for s in args.style]
         for s in styles:
-            from painterly.image import load_image
-
             load_image(s)  # one-line error for a bad style before any work
         adain = AdaINStylizer(args.adain_model, device=args.device)
-        suffix = "_".join(Path(s).stem for s in styles)
 
-        def stylize(x: torch.Tensor, masks: torch.Tensor | None) -> torch.Tensor:
-            side = round(max(x.shape[-2:]) * args.style_scale)
-            if args.original_colors == "histogram":  # style recoloured to each photo: one at a time
-                return torch.cat([
-                    adain.stylize_tensor(x[i : i + 1], [adain.style_stats(s, side, x[i : i + 1]) for s in styles],
-                                         weights=args.style_weights, alpha=args.alpha,
-                                         mask=None if masks is None else masks[i : i + 1], face_pass=face_pass)
-                    for i in range(x.shape[0])])
-            stats = [adain.style_stats(s, side) for s in styles]  # cached per style and size
-            return adain.stylize_tensor(x, stats, weights=args.style_weights, alpha=args.alpha,
-                                        original_colors=args.original_colors, mask=masks, face_pass=face_pass)
+        def with_adain(x: torch.Tensor, masks: torch.Tensor | None) -> torch.Tensor:
+            return adain.stylize_batch(x, styles, weights=args.style_weights, alpha=args.alpha,
+                                       style_scale=args.style_scale, original_colors=args.original_colors,
+                                       mask=masks, face_pass=face_pass)
 
-        device = str(adain.device)
-    else:
-        if args.style_weights is not None or args.alpha != 1.0:
-            raise ConfigError("--style-weights and --alpha are AdaIN controls; use them with --style")
-        net = FastStylizer(args.model, device=args.device)
-        suffix = net.name
+        return with_adain, "_".join(Path(s).stem for s in styles), str(adain.device)
+    if args.style_weights is not None or args.alpha != _DEFAULTS.alpha:
+        raise ConfigError("--style-weights and --alpha are AdaIN controls; use them with --style")
+    net = FastStylizer(args.model, device=args.device)
 
-        def stylize(x: torch.Tensor, masks: torch.Tensor | None) -> torch.Tensor:
-            return net.stylize_tensor(x, original_colors=args.original_colors, mask=masks, face_pass=face_pass)
+    def with_net(x: torch.Tensor, masks: torch.Tensor | None) -> torch.Tensor:
+        return net.stylize_tensor(x, original_colors=args.original_colors, mask=masks, face_pass=face_pass)
 
-        device = str(net.device)
-    mask_fn = _mask_fn(args.mask, device) if args.mask else None
+    return with_net, net.name, str(net.device)
+
+
+def _run_video(args: argparse.Namespace, video: str, stylize: Any, mask_fn: Any, t0: float) -> int:
+    from painterly.methods.feedforward.batch import stylize_video
+
+    if len(args.inputs) != 1:
+        raise ConfigError("give one video at a time (or images and folders without videos)")
+    with ProgressBar("video", unit="frame") as bar:
+        written = stylize_video(stylize, video, Path(args.output), size=args.size, batch_size=args.batch_size,
+                                mask_fn=mask_fn, callback=bar)
+    print(f"wrote {written} ({bar.n} frames) in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    return 0
+
+
+def _run_images(
+    args: argparse.Namespace, stylize: Any, mask_fn: Any, suffix: str, device: str, face_pass: Any, t0: float,
+) -> int:
+    from painterly.image import load_image, pil_to_tensor, resize_long_side, save_image, tensor_to_pil
+    from painterly.methods.feedforward.batch import expand_inputs, stylize_images
+
     out = Path(args.output)
-    if videos:
-        if len(args.inputs) != 1:
-            raise ConfigError("give one video at a time (or images and folders without videos)")
-        from painterly.image.video import probe_video
-
-        info = probe_video(videos[0])
-        bar = tqdm(total=info.n_frames, unit="frame", desc="video", dynamic_ncols=True, file=sys.stderr)
-        try:
-            written = stylize_video(stylize, videos[0], out, size=args.size, batch_size=args.batch_size,
-                                    mask_fn=mask_fn, on_frame=lambda n: bar.update(n - bar.n))
-        finally:
-            bar.close()
-        print(f"wrote {written} ({bar.n} frames) in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
-        return 0
     files = expand_inputs(args.inputs)
-    single = len(files) == 1 and not Path(args.inputs[0]).is_dir()
-    if single and out.suffix:
-        from painterly.image import load_image, pil_to_tensor, resize_long_side, tensor_to_pil
-
+    if len(files) == 1 and not Path(args.inputs[0]).is_dir() and out.suffix:
         img = load_image(files[0])
         if args.size is not None:
             img = resize_long_side(img, args.size)
         x = pil_to_tensor(img)
-        y = stylize(x, mask_fn(x) if mask_fn else None)
-        save_image(tensor_to_pil(y), out, protect=files)
+        save_image(tensor_to_pil(stylize(x, mask_fn(x) if mask_fn else None)), out, protect=files)
         print(f"wrote {out} ({img.width}x{img.height}) in {time.perf_counter() - t0:.2f} s on {device}"
               + _faces_note(face_pass), file=sys.stderr)
         return 0
     if out.suffix and not out.is_dir():
         raise ImageError(f"{out}: several inputs need an output folder, not a file name")
-    bar = tqdm(total=len(files), unit="img", desc="images", dynamic_ncols=True, file=sys.stderr)
-    try:
+    with ProgressBar("images", unit="img") as bar:
         report = stylize_images(stylize, files, out, suffix=suffix, size=args.size, batch_size=args.batch_size,
-                                mask_fn=mask_fn, on_image=lambda _p: bar.update(1))
-    finally:
-        bar.close()
+                                mask_fn=mask_fn, callback=bar)
     print(f"wrote {len(report.written)} image(s) to {out} in {time.perf_counter() - t0:.1f} s on {device}"
           + _faces_note(face_pass), file=sys.stderr)
     if report.skipped:
@@ -210,3 +177,33 @@ def run(args: argparse.Namespace) -> int:
             print(f"  {reason}", file=sys.stderr)
         return 1 if not report.written else 0
     return 0
+
+
+def run(args: argparse.Namespace) -> int:
+    from painterly.faces.face_pass import FacePass
+    from painterly.image.video import is_video
+    from painterly.methods.feedforward import export_onnx
+
+    if args.list:
+        return _list()
+    FastOptions(alpha=args.alpha, style_scale=args.style_scale, size=args.size, batch_size=args.batch_size)
+    if args.export_onnx:
+        path = export_onnx(args.model or args.adain_model, args.export_onnx)
+        print(f"wrote {path}", file=sys.stderr)
+        if not args.inputs:
+            return 0
+    if not args.inputs:
+        raise ConfigError("give CONTENT images, a folder or a video (or --export-onnx / --list)")
+    if not args.output:
+        raise ConfigError("give -o OUTPUT (an image, a folder, or a video)")
+    if args.model is None and args.style is None:
+        args.model = _DEFAULTS.model
+    t0 = time.perf_counter()
+    videos = [p for p in args.inputs if is_video(p)]
+    use_face_pass = args.face_pass if args.face_pass is not None else (_DEFAULTS.face_pass and not videos)
+    face_pass = FacePass(device=args.device) if use_face_pass else None
+    stylize, suffix, device = _stylizer(args, face_pass)
+    mask_fn = _mask_fn(args.mask, device) if args.mask else None
+    if videos:
+        return _run_video(args, videos[0], stylize, mask_fn, t0)
+    return _run_images(args, stylize, mask_fn, suffix, device, face_pass, t0)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import re
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
@@ -25,10 +26,46 @@ class _Parser(argparse.ArgumentParser):
 
 
 class _NoteHandler(logging.Handler):
+    def __init__(self, flags: dict[str, str]) -> None:
+        super().__init__()
+        self.flags = flags
+
     def emit(self, record: logging.LogRecord) -> None:
         from tqdm import tqdm
 
-        tqdm.write(f"note: {record.getMessage()}", file=sys.stderr)
+        tqdm.write(f"note: {as_flags(record.getMessage(), self.flags)}", file=sys.stderr)
+
+
+def flag_names(parser: argparse.ArgumentParser) -> dict[str, str]:
+    """Every option's destination -> its long flag, over all subcommands."""
+    names: dict[str, str] = {}
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                for dest, flag in flag_names(sub).items():
+                    names.setdefault(dest, flag)
+        else:
+            longs = [o for o in action.option_strings if o.startswith("--") and not o.startswith("--no-")]
+            if longs:
+                names.setdefault(action.dest, longs[0])
+    return names
+
+
+_PARAM = re.compile(r"\b([a-z][a-z0-9_]*)=(True\b|[^\s,;:)]+)?")
+
+
+def as_flags(message: str, flags: dict[str, str]) -> str:
+    """The library names parameters (``fit_memory=True``, ``device=cuda``); on the
+    command line the same words are flags (``--fit-memory``, ``--device cuda``)."""
+
+    def sub(m: re.Match[str]) -> str:
+        flag = flags.get(m.group(1))
+        if flag is None:
+            return m.group(0)
+        value = m.group(2)
+        return flag if value in (None, "True") else f"{flag} {value}"
+
+    return _PARAM.sub(sub, message)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -68,13 +105,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, or a usage error already printed on one line
         return int(exc.code) if isinstance(exc.code, int) else EXIT_USAGE
+    flags = flag_names(parser)
     logger = logging.getLogger("painterly")
-    if not any(isinstance(h, _NoteHandler) for h in logger.handlers):
-        logger.addHandler(_NoteHandler())
+    for handler in [h for h in logger.handlers if isinstance(h, _NoteHandler)]:
+        logger.removeHandler(handler)
+    logger.addHandler(_NoteHandler(flags))
     logger.setLevel(logging.INFO)
     logger.propagate = False
     if args.version:
-        from painterly import __version__
+        from painterly.version import __version__
 
         print(__version__)
         return 0
@@ -102,7 +141,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "backbones":
             return _list_backbones()
     except PainterlyError as exc:
-        print(f"painterly: error: {exc}", file=sys.stderr)
+        print(f"painterly: error: {as_flags(str(exc), flags)}", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("painterly: interrupted", file=sys.stderr)

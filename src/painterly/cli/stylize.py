@@ -9,15 +9,15 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import sys
-import tempfile
-import time
 from pathlib import Path
 from typing import Any
 
+from painterly.cli.progress import ProgressBar
 from painterly.errors import ConfigError, ImageError, NonFiniteLossError
-from painterly.methods import GatysConfig, ProgressEvent, Stylizer, StylizeResult
+from painterly.events import Event
+from painterly.files import check_not_input
+from painterly.methods import GatysConfig, Stylizer
 from painterly.methods.config import INITS, LAYER_WEIGHT_PRESETS, OPTIMIZERS, ORIGINAL_COLORS
 from painterly.methods.portrait import PortraitConfig, PortraitResult, stylize_portrait
 from painterly.styles import BUILTIN_STYLES, resolve_style
@@ -154,29 +154,101 @@ def _check_paths(args: argparse.Namespace) -> tuple[Path, list[Path]]:
         raise ImageError(f"{out}: unknown image extension {out.suffix!r} (use .png or .jpg)")
     if out.is_dir():
         raise ImageError(f"{out}: is a directory, expected an output file name")
-    for src in inputs:
-        if (src.exists() and out.exists() and os.path.samefile(src, out)) or out.resolve() == src.resolve():
-            raise ImageError(f"{out}: refusing to overwrite the input image {src}")
-    extra = [args.log, args.loss_plot, args.contact_sheet]
-    for path in extra:
-        if path and any(Path(path).resolve() == src.resolve() for src in inputs):
-            raise ImageError(f"{path}: refusing to overwrite the input image")
+    check_not_input(out, inputs, "input image")
+    for path in (args.log, args.loss_plot, args.contact_sheet):
+        if path:
+            check_not_input(path, inputs, "input image")
     return out, inputs
 
 
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(data, fh, indent=2, default=str)
-    os.replace(tmp, path)
+class _Watcher:
+    """Consumes the run's events: progress bar, JSON-lines log, snapshots with the
+    identity distance, and frames for the contact sheet."""
+
+    def __init__(self, args: argparse.Namespace, out: Path, content: Any, faces: list[Any]) -> None:
+        self.args, self.content, self.faces = args, content, faces
+        self.bar = ProgressBar(enabled=not args.quiet)
+        self.snapshot_dir = Path(args.snapshot_dir) if args.snapshot_dir else out.with_name(out.stem + "_snapshots")
+        self.log_fh = open(args.log, "w") if args.log else None  # noqa: SIM115 - closed in close()
+        self.frames: list[tuple[str, Any]] = []
+        self.frame_every = args.snapshot_every
+        self._references: list[Any] = []
+
+    def __call__(self, ev: Event) -> None:
+        from painterly.image import save_image
+
+        self.bar(ev)
+        if self.log_fh is not None:
+            self.log_fh.write(json.dumps({"step": ev.step, "scale": getattr(ev, "scale", 0),
+                                          "size": list(getattr(ev, "size", (0, 0))),
+                                          "elapsed": round(ev.elapsed, 4), **ev.losses}) + "\n")
+        if not self.frame_every and self.args.contact_sheet:
+            self.frame_every = max(1, math.ceil(ev.total_steps / 6))
+        if not (self.frame_every and ev.step % self.frame_every == 0):
+            return
+        img = ev.image()
+        if img is None:
+            return
+        if self.faces and self.args.snapshot_every:
+            self.bar.write(self._identity_line(ev.step, img))
+        if self.args.snapshot_every:
+            save_image(img, self.snapshot_dir / f"step_{ev.step:05d}.png")
+        if self.args.contact_sheet:
+            self.frames.append((f"step {ev.step}", img))
+
+    def _identity_line(self, step: int, img: Any) -> str:
+        from painterly.faces.identity import embed, identity_distance
+
+        try:
+            if not self._references:  # the photo's face embeddings, once
+                self._references.extend(embed(self.content, f) for f in self.faces)
+            ids = [identity_distance(self.content, img, f, reference=r)
+                   for f, r in zip(self.faces, self._references, strict=True)]
+            return f"step {step}: identity distance " + ", ".join(f"{d:.3f}" for d in ids)
+        except Exception as exc:  # too small or too blurred to embed yet
+            return f"step {step}: identity distance not measurable ({exc})"
+
+    def close(self) -> None:
+        self.bar.close()
+        if self.log_fh is not None:
+            self.log_fh.close()
+
+
+def _write_extras(args: argparse.Namespace, portrait: PortraitResult, content: Any, frames: list[Any]) -> None:
+    from painterly.image import load_image
+    from painterly.report import contact_sheet, loss_curve
+
+    result = portrait.result
+    if args.loss_plot and result.history:
+        loss_curve(result.history, args.loss_plot)
+    if args.contact_sheet:
+        tiles = [("content", content), *((f"style {i + 1}", load_image(s)) for i, s in enumerate(args.style))]
+        ids = [d for d in portrait.identity if d is not None]
+        label = "result" + (f" (identity {max(ids):.2f})" if ids else "")
+        tiles += [*frames, (label, result.image)]
+        contact_sheet(tiles, args.contact_sheet)
+
+
+def _summary(out: Path, portrait: PortraitResult) -> None:
+    result = portrait.result
+    print(
+        f"wrote {out} ({result.image.width}x{result.image.height}) in {result.elapsed:.1f} s, {result.steps} steps; "
+        f"loss {result.losses['total']:.4g} (content {result.losses['content']:.3g}, "
+        f"style {result.losses['style']:.3g}, tv {result.losses['tv']:.3g})",
+        file=sys.stderr,
+    )
+    if portrait.faces or portrait.identity:
+        dists = ", ".join(f"{d:.3f}" if d is not None else "n/a" for d in portrait.identity)
+        mode = "face-aware" if portrait.face_aware else "plain"
+        print(f"faces: {len(portrait.faces)} ({mode}); identity distance input->output: {dists} "
+              f"(same person below 0.6)", file=sys.stderr)
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
-    from painterly import __version__
+    from painterly.faces.detect import shared_detector
+    from painterly.files import write_json
     from painterly.image import load_image, save_image
-    from painterly.report import contact_sheet, loss_curve
+    from painterly.records import run_record
 
     out, inputs = _check_paths(args)
     if args.snapshot_every < 0:
@@ -189,59 +261,11 @@ def run(args: argparse.Namespace) -> int:
     out.parent.mkdir(parents=True, exist_ok=True)
     stylizer = Stylizer(list(args.style), config)
     print(f"backbone: {stylizer.choice.name} ({stylizer.choice.reason})", file=sys.stderr)
-    from painterly.faces.detect import FaceDetector
-    from painterly.faces.identity import embed, identity_distance
-
-    detector = FaceDetector(min_face_size=pconfig.min_face_size, device=stylizer.device)
+    detector = shared_detector(pconfig.min_face_size, stylizer.device)
     faces = detector(content) if pconfig.face_aware is not False else []
-
-    snapshot_dir = Path(args.snapshot_dir) if args.snapshot_dir else out.with_name(out.stem + "_snapshots")
-    log_fh = open(args.log, "w") if args.log else None  # noqa: SIM115 - closed in finally
-    frames: list[tuple[str, Any]] = []
-    bar = None if args.quiet else tqdm(total=1, unit="step", dynamic_ncols=True, file=sys.stderr, mininterval=0.5)
-    frame_every = args.snapshot_every
-
-    references: list[Any] = []
-
-    def on_event(ev: ProgressEvent) -> None:
-        nonlocal frame_every
-        if bar is not None:
-            bar.total = ev.total_steps
-            bar.set_description(f"scale {ev.scale + 1}/{ev.n_scales} {ev.size[1]}x{ev.size[0]}", refresh=False)
-            bar.set_postfix(loss=f"{ev.losses['total']:.4g}", refresh=False)
-            bar.update(1)
-        if log_fh is not None:
-            log_fh.write(json.dumps({"step": ev.step, "scale": ev.scale, "size": list(ev.size),
-                                     "elapsed": round(ev.elapsed, 4), **ev.losses}) + "\n")
-        if not frame_every and args.contact_sheet:
-            frame_every = max(1, math.ceil(ev.total_steps / 6))
-        if frame_every and ev.step % frame_every == 0:
-            img = ev.image()
-            if faces and args.snapshot_every:
-                try:
-                    if not references:  # the photo's face embeddings, once
-                        references.extend(embed(content, f) for f in faces)
-                    ids = [identity_distance(content, img, f, reference=r)
-                           for f, r in zip(faces, references, strict=True)]
-                    msg = f"step {ev.step}: identity distance " + ", ".join(f"{d:.3f}" for d in ids)
-                except Exception as exc:  # too small or too blurred to embed yet
-                    msg = f"step {ev.step}: identity distance not measurable ({exc})"
-                if bar is not None:
-                    bar.write(msg, file=sys.stderr)
-                else:
-                    print(msg, file=sys.stderr)
-            if args.snapshot_every:
-                snapshot_dir.mkdir(parents=True, exist_ok=True)
-                save_image(img, snapshot_dir / f"step_{ev.step:05d}.png")
-            if args.contact_sheet:
-                frames.append((f"step {ev.step}", img))
-
-    exit_code = 0
-    result: StylizeResult | None = None
-    portrait: PortraitResult | None = None
+    watcher = _Watcher(args, out, content, faces)
     try:
-        portrait = stylize_portrait(stylizer, content, pconfig, callback=on_event, detector=detector, faces=faces)
-        result = portrait.result
+        portrait = stylize_portrait(stylizer, content, pconfig, callback=watcher, detector=detector, faces=faces)
     except NonFiniteLossError as exc:
         if exc.last_good is not None:
             save_image(exc.last_good, out, protect=inputs)  # type: ignore[arg-type]
@@ -250,60 +274,16 @@ def run(args: argparse.Namespace) -> int:
             print(f"painterly: error: {exc}", file=sys.stderr)
         return 1
     finally:
-        if bar is not None:
-            bar.close()
-        if log_fh is not None:
-            log_fh.close()
+        watcher.close()
+    result = portrait.result
     save_image(result.image, out, protect=inputs)
+    exit_code = 0
     if result.interrupted:
         print(f"painterly: interrupted after {result.steps} steps; best image so far written to {out}",
               file=sys.stderr)
         exit_code = 130
-    record = {
-        "painterly": __version__,
-        "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
-        "content": str(args.content),
-        "styles": list(args.style),
-        "output": str(out),
-        "backbone": {"name": result.backbone.name, "reason": result.backbone.reason,
-                     "weights": stylizer.backbone.weights_path},
-        "device": str(stylizer.device),
-        "config": result.config.to_dict(),
-        "content_layers": list(stylizer.content_layers),
-        "style_layers": list(stylizer.style_layers),
-        "layer_weights": list(stylizer.layer_weights),
-        "final_losses": result.losses,
-        "portrait": {
-            "config": pconfig.to_dict(),
-            "face_aware": portrait.face_aware,
-            "faces": [f.to_dict() for f in portrait.faces],
-            "identity_distance": portrait.identity,
-            "keep_identity_reached": portrait.keep_identity_reached,
-            "face_content_weight_used": portrait.face_content_weight,
-            "notes": portrait.notes,
-        },
-        "steps": result.steps,
-        "seconds": round(result.elapsed, 3),
-        "interrupted": result.interrupted,
-    }
-    _write_json(out.with_suffix(".json"), record)
-    if args.loss_plot and result.history:
-        loss_curve(result.history, args.loss_plot)
-    if args.contact_sheet:
-        tiles = [("content", content), *((f"style {i + 1}", load_image(s)) for i, s in enumerate(args.style))]
-        ids = [d for d in portrait.identity if d is not None]
-        label = "result" + (f" (identity {max(ids):.2f})" if ids else "")
-        tiles += [*frames, (label, result.image)]
-        contact_sheet(tiles, args.contact_sheet)
-    print(
-        f"wrote {out} ({result.image.width}x{result.image.height}) in {result.elapsed:.1f} s, {result.steps} steps; "
-        f"loss {result.losses['total']:.4g} (content {result.losses['content']:.3g}, "
-        f"style {result.losses['style']:.3g}, tv {result.losses['tv']:.3g})",
-        file=sys.stderr,
-    )
-    if portrait.faces or portrait.identity:
-        dists = ", ".join(f"{d:.3f}" if d is not None else "n/a" for d in portrait.identity)
-        mode = "face-aware" if portrait.face_aware else "plain"
-        print(f"faces: {len(portrait.faces)} ({mode}); identity distance input->output: {dists} "
-              f"(same person below 0.6)", file=sys.stderr)
+    write_json(out.with_suffix(".json"), run_record(portrait, stylizer, content=args.content, styles=args.style,
+                                                    output=out, portrait_config=pconfig))
+    _write_extras(args, portrait, content, watcher.frames)
+    _summary(out, portrait)
     return exit_code

@@ -10,9 +10,9 @@ import argparse
 import sys
 from typing import Any
 
-from painterly.methods.adain import AdaINTrainConfig
+from painterly.cli.progress import ProgressBar
 from painterly.methods.config import LAYER_WEIGHT_PRESETS
-from painterly.methods.fast import FastTrainConfig
+from painterly.methods.feedforward import AdaINTrainConfig, FastTrainConfig
 
 __all__ = ["add_parser", "run"]
 
@@ -90,19 +90,19 @@ _NOT_CONFIG = {"command", "kind", "version", "content", "output", "resume", "hal
 
 
 def run(args: argparse.Namespace) -> int:
-    from painterly.methods.adain import train_adain
-    from painterly.methods.fast import train_transformer
+    from painterly.methods.feedforward import train_adain, train_transformer
 
     if args.kind is None:
         print("painterly train: choose 'style' or 'adain' (see painterly train --help)", file=sys.stderr)
         return 2
     options = {k: v for k, v in vars(args).items() if k not in _NOT_CONFIG}
-    common = {"resume": args.resume, "half": args.half, "report_dir": args.report_dir}
-    if args.kind == "style":
-        options["styles"] = tuple(options["styles"])
-        result = train_transformer(args.content, FastTrainConfig(**options), args.output, **common)
-    else:
-        result = train_adain(args.content, args.styles_dir, AdaINTrainConfig(**options), args.output, **common)
+    with ProgressBar("training") as bar:
+        common = {"resume": args.resume, "half": args.half, "report_dir": args.report_dir, "on_step": bar}
+        if args.kind == "style":
+            options["styles"] = tuple(options["styles"])
+            result = train_transformer(args.content, FastTrainConfig(**options), args.output, **common)
+        else:
+            result = train_adain(args.content, args.styles_dir, AdaINTrainConfig(**options), args.output, **common)
     last = result.history[-1] if result.history else {}
     report = args.report_dir or str(result.path.with_name(result.path.stem + "_report"))
     print(f"wrote {result.path} after {result.steps} steps in {result.seconds:.0f} s with {result.backbone}; "

@@ -19,7 +19,7 @@ from painterly.device import resolve_device
 from painterly.faces.mtcnn import ONet, PNet, RNet, load_mtcnn_weights
 from painterly.image.io import ImageInput, load_image
 
-__all__ = ["Face", "FaceDetector", "Landmarks", "box_iou", "detect", "nms"]
+__all__ = ["Face", "FaceDetector", "Landmarks", "box_iou", "detect", "nms", "shared_detector"]
 
 
 @dataclass(frozen=True)
@@ -229,10 +229,18 @@ class FaceDetector:
 
 
 @lru_cache(maxsize=4)
-def _cached_detector(min_face_size: float, device: str) -> FaceDetector:
+def _detector_for(min_face_size: float, device: torch.device) -> FaceDetector:
     return FaceDetector(min_face_size=min_face_size, device=device)
 
 
-def detect(image: ImageInput | Image.Image, *, min_face_size: float = 20.0, device: str = "auto") -> list[Face]:
+def shared_detector(min_face_size: float = 20.0, device: str | torch.device = "auto") -> FaceDetector:
+    """One MTCNN per process, minimum face size and (resolved) device: ``"auto"`` and
+    the device it resolves to share one. The weights load once, not per image or request."""
+    return _detector_for(float(min_face_size), resolve_device(device))
+
+
+def detect(
+    image: ImageInput | Image.Image, *, min_face_size: float = 20.0, device: str | torch.device = "auto"
+) -> list[Face]:
     """Detect faces in an image (path, PIL image or array); best score first."""
-    return _cached_detector(float(min_face_size), str(device))(image)
+    return shared_detector(min_face_size, device)(image)

@@ -10,7 +10,6 @@ import hashlib
 import json
 import logging
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,13 +17,13 @@ import numpy as np
 
 from painterly.errors import ImageError, PainterlyError
 from painterly.faces.identity import DEFAULT_THRESHOLD, NoFaceError, embed, face_distance
+from painterly.files import IMAGE_EXTENSIONS, write_json
 from painterly.image.io import ImageInput
 
 __all__ = ["Gallery", "Identification", "identify"]
 
 logger = logging.getLogger("painterly")
 
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp"}
 _CACHE_VERSION = 1
 
 
@@ -66,7 +65,7 @@ class Gallery:
                 if not file.is_file() or file.name.startswith("."):
                     continue
                 rel = str(file.relative_to(root))
-                if file.suffix.lower() not in IMAGE_SUFFIXES:
+                if file.suffix.lower() not in IMAGE_EXTENSIONS:
                     gallery.skipped.append((rel, "not an image file name"))
                     continue
                 stat = file.stat()
@@ -86,20 +85,12 @@ class Gallery:
                     gallery.embeddings.setdefault(person.name, []).append(np.asarray(entry["embedding"]))
                 else:
                     gallery.skipped.append((rel, entry["error"]))
-        _write_json(cache_path, {"version": _CACHE_VERSION, "root": str(root.resolve()), "files": fresh})
+        write_json(cache_path, {"version": _CACHE_VERSION, "root": str(root.resolve()), "files": fresh}, indent=None)
         for rel, why in gallery.skipped:
             logger.info("gallery: skipped %s (%s)", rel, why)
         if not gallery.embeddings:
             raise PainterlyError(f"{root}: no usable face photos in the gallery")
         return gallery
-
-
-def _write_json(path: Path, data: dict) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(data, fh)
-    os.replace(tmp, path)
 
 
 @dataclass(frozen=True)

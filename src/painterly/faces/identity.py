@@ -27,6 +27,7 @@ __all__ = [
     "embed",
     "face_distance",
     "identity_distance",
+    "similarity_transform",
     "verify",
 ]
 
@@ -60,7 +61,7 @@ def _recognizer() -> Any:
     return dlib.face_recognition_model_v1(str(path))
 
 
-def _similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
+def similarity_transform(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
     """Least-squares similarity transform (Umeyama 1991) mapping src (N, 2) to dst;
     returns a 2x3 matrix."""
     mu_s, mu_d = src.mean(0), dst.mean(0)
@@ -78,7 +79,7 @@ def _similarity(src: np.ndarray, dst: np.ndarray) -> np.ndarray:
 def align_face(image: Image.Image, landmarks: Landmarks, size: int = CHIP_SIZE) -> Image.Image:
     """The aligned face chip dlib's network expects (RGB, ``size`` x ``size``)."""
     template = CHIP_TEMPLATE * (size / CHIP_SIZE)
-    forward = _similarity(landmarks.as_array(), template)  # image -> chip
+    forward = similarity_transform(landmarks.as_array(), template)  # image -> chip
     inverse = np.linalg.inv(np.vstack([forward, [0, 0, 1]]))[:2]  # chip -> image (what PIL wants)
     return image.transform((size, size), Image.Transform.AFFINE, tuple(inverse.flatten()), Image.Resampling.BILINEAR)
 

@@ -8,7 +8,28 @@ from __future__ import annotations
 
 import torch
 
-__all__ = ["histogram_match", "luminance", "match_color_stats", "original_colors", "rgb_to_yiq", "yiq_to_rgb"]
+from painterly.errors import ConfigError
+
+__all__ = [
+    "ORIGINAL_COLORS",
+    "check_original_colors",
+    "histogram_match",
+    "luminance",
+    "luminance_matched",
+    "match_color_stats",
+    "original_colors",
+    "rgb_to_yiq",
+    "with_content_chroma",
+    "yiq_to_rgb",
+]
+
+ORIGINAL_COLORS = ("luminance", "histogram")
+
+
+def check_original_colors(mode: str | None) -> None:
+    """Raise :class:`ConfigError` unless ``mode`` is None or one of :data:`ORIGINAL_COLORS`."""
+    if mode not in (None, *ORIGINAL_COLORS):
+        raise ConfigError(f"unknown original_colors mode {mode!r}; choose from {', '.join(ORIGINAL_COLORS)}")
 
 _RGB_TO_YIQ = torch.tensor(
     [[0.299, 0.587, 0.114], [0.595716, -0.274453, -0.321263], [0.211456, -0.522591, 0.311135]]
@@ -30,6 +51,21 @@ def yiq_to_rgb(x: torch.Tensor) -> torch.Tensor:
 def luminance(x: torch.Tensor) -> torch.Tensor:
     """Y channel of YIQ, replicated to 3 channels so networks can take it."""
     return rgb_to_yiq(x)[:, :1].expand(-1, 3, -1, -1).contiguous()
+
+
+def luminance_matched(style: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
+    """Style luminance with mean and std matched to the content's (Gatys et al. 2016b)."""
+    ys = luminance(style)
+    yc = luminance(content)
+    ys = (ys - ys.mean()) / (ys.std() + 1e-6) * yc.std() + yc.mean()
+    return ys.clamp(0, 1)
+
+
+def with_content_chroma(stylized: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
+    """The stylised luminance (Y) with the content's chroma (I, Q), clamped to [0, 1]."""
+    y = rgb_to_yiq(stylized)[:, :1]
+    iq = rgb_to_yiq(content)[:, 1:]
+    return yiq_to_rgb(torch.cat([y, iq], 1)).clamp(0, 1)
 
 
 def match_color_stats(source: torch.Tensor, reference: torch.Tensor, eps: float = 1e-5) -> torch.Tensor:
@@ -75,10 +111,7 @@ def original_colors(stylized: torch.Tensor, content: torch.Tensor, mode: str) ->
     ``luminance``: the stylised Y with the content's I and Q (YIQ); ``histogram``: the
     stylised pixels' mean and covariance matched to the content's, per image.
     """
+    check_original_colors(mode)
     if mode == "luminance":
-        y = rgb_to_yiq(stylized)[:, :1]
-        iq = rgb_to_yiq(content)[:, 1:]
-        return yiq_to_rgb(torch.cat([y, iq], 1)).clamp(0, 1)
-    if mode == "histogram":
-        return torch.cat([match_color_stats(s[None], c[None]) for s, c in zip(stylized, content, strict=True)])
-    raise ValueError(f"unknown original-colours mode {mode!r}")
+        return with_content_chroma(stylized, content)
+    return torch.cat([match_color_stats(s[None], c[None]) for s, c in zip(stylized, content, strict=True)])

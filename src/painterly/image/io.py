@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Union
@@ -19,8 +18,11 @@ import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from painterly.errors import ImageError
+from painterly.files import atomic_path, check_not_input
 
-__all__ = ["ImageInput", "load_image", "pil_to_tensor", "resize_long_side", "save_image", "tensor_to_pil"]
+__all__ = [
+    "ImageInput", "load_image", "pil_to_tensor", "resize_long_side", "save_image", "scaled_size", "tensor_to_pil",
+]
 
 logger = logging.getLogger("painterly")
 
@@ -108,6 +110,12 @@ def tensor_to_pil(x: torch.Tensor) -> Image.Image:
     return Image.fromarray(arr, "RGB")
 
 
+def scaled_size(height: int, width: int, long_side: int) -> tuple[int, int]:
+    """(H, W) scaled so the longer side is ``long_side`` pixels (aspect kept, >= 1)."""
+    s = long_side / max(height, width)
+    return max(1, round(height * s)), max(1, round(width * s))
+
+
 def resize_long_side(img: Image.Image, long_side: int) -> Image.Image:
     """Resize so that the longer side is ``long_side`` pixels (aspect kept, LANCZOS)."""
     w, h = img.size
@@ -116,13 +124,6 @@ def resize_long_side(img: Image.Image, long_side: int) -> Image.Image:
     if size == img.size:
         return img
     return img.resize(size, Image.Resampling.LANCZOS)
-
-
-def _same_file(a: Path, b: Path) -> bool:
-    try:
-        return a.exists() and b.exists() and os.path.samefile(a, b)
-    except OSError:
-        return False
 
 
 def save_image(
@@ -137,23 +138,13 @@ def save_image(
     them raises :class:`ImageError` before anything is written.
     """
     out = Path(path)
-    for p in protect:
-        if isinstance(p, (str, os.PathLike)) and (_same_file(out, Path(p)) or out.resolve() == Path(p).resolve()):
-            raise ImageError(f"{out}: refusing to overwrite the input image {p}")
+    check_not_input(out, protect, "input image")
     if out.is_dir():
         raise ImageError(f"{out}: is a directory, expected an output file name")
     pil = tensor_to_pil(img) if isinstance(img, torch.Tensor) else img
-    out.parent.mkdir(parents=True, exist_ok=True)
     fmt = Image.registered_extensions().get(out.suffix.lower())
     if fmt is None:
         raise ImageError(f"{out}: unknown image extension {out.suffix!r} (use .png or .jpg)")
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            pil.save(fh, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
-        os.replace(tmp, out)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_path(out) as tmp:
+        pil.save(tmp, format=fmt, **({"quality": 95} if fmt == "JPEG" else {}))
     return out

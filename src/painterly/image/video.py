@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from painterly.errors import ImageError
+from painterly.files import publish
 
 __all__ = ["VIDEO_EXTENSIONS", "VideoInfo", "is_video", "probe_video", "read_frames", "write_video"]
 
@@ -137,7 +138,7 @@ def write_video(
                 final = muxed
             else:
                 logger.info("the audio of %s does not fit in a %s file; %s is silent", audio_from, out.suffix, out)
-        os.replace(final, out)
+        publish(final, out)
 
     try:
         for count, frame in enumerate(frames, 1):

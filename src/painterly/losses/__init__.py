@@ -12,12 +12,18 @@ from painterly.losses.functional import (
     wasserstein_style_loss,
     wasserstein_style_losses,
 )
-from painterly.losses.modules import STATISTICS, GramStatistic, StyleStatistic, WassersteinStatistic, get_statistic
+from painterly.losses.objective import LossWeights, Objective, SpatialControl, StyleRegion, Targets
+from painterly.losses.statistics import STATISTICS, GramStatistic, StyleStatistic, WassersteinStatistic, get_statistic
 
 __all__ = [
     "STATISTICS",
     "GramStatistic",
+    "LossWeights",
+    "Objective",
+    "SpatialControl",
+    "StyleRegion",
     "StyleStatistic",
+    "Targets",
     "WassersteinStatistic",
     "content_loss",
     "get_statistic",

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import dataclasses
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from painterly.errors import ConfigError
+from painterly.image.color import ORIGINAL_COLORS, check_original_colors
+from painterly.losses import STATISTICS, LossWeights
 
-__all__ = ["LAYER_WEIGHT_PRESETS", "GatysConfig"]
+__all__ = ["INITS", "LAYER_WEIGHT_PRESETS", "OPTIMIZERS", "ORIGINAL_COLORS", "GatysConfig", "check_weights"]
 
 # Per-layer style weights over the five style layers, shallow to deep.
 LAYER_WEIGHT_PRESETS: dict[str, tuple[float, ...]] = {
@@ -21,7 +23,6 @@ LAYER_WEIGHT_PRESETS: dict[str, tuple[float, ...]] = {
 
 INITS = ("content", "noise", "style")
 OPTIMIZERS = ("lbfgs", "adam")
-ORIGINAL_COLORS = ("luminance", "histogram")
 
 
 @dataclass(kw_only=True)
@@ -57,7 +58,6 @@ class GatysConfig:
     original_colors: str | None = None
     device: str = "auto"
     fit_memory: bool = False
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -84,10 +84,7 @@ class GatysConfig:
             raise ConfigError(f"unknown optimizer {self.optimizer!r}; choose from {', '.join(OPTIMIZERS)}")
         if self.init not in INITS and not Path(self.init).is_file():
             raise ConfigError(f"init must be one of {', '.join(INITS)} or an image file; {self.init}: no such file")
-        if self.original_colors not in (None, *ORIGINAL_COLORS):
-            raise ConfigError(
-                f"unknown original-colors mode {self.original_colors!r}; choose from {', '.join(ORIGINAL_COLORS)}"
-            )
+        check_original_colors(self.original_colors)
         if self.pooling not in ("avg", "max"):
             raise ConfigError(f"pooling must be avg or max, got {self.pooling!r}")
         if isinstance(self.layer_weights, str):
@@ -98,12 +95,10 @@ class GatysConfig:
                 )
         else:
             self.layer_weights = tuple(float(w) for w in self.layer_weights)
-            _check_weights("layer-weights", self.layer_weights)
+            check_weights("layer-weights", self.layer_weights)
         if self.style_blend is not None:
             self.style_blend = tuple(float(w) for w in self.style_blend)
-            _check_weights("style-weights", self.style_blend)
-        from painterly.losses import STATISTICS  # local: avoid an import cycle
-
+            check_weights("style-weights", self.style_blend)
         if self.statistic not in STATISTICS:
             raise ConfigError(f"unknown style statistic {self.statistic!r}; choose from {', '.join(STATISTICS)}")
 
@@ -114,6 +109,10 @@ class GatysConfig:
         if len(weights) != n_layers:
             raise ConfigError(f"layer-weights has {len(weights)} values for {n_layers} style layers")
         return tuple(weights)
+
+    def loss_weights(self) -> LossWeights:
+        """Alpha, beta, total variation and the style statistic, for :class:`~painterly.losses.Objective`."""
+        return LossWeights(self.content_weight, self.style_weight, self.tv_weight, self.statistic)
 
     def scales(self) -> list[int]:
         """Long sides of the coarse-to-fine schedule, ending at ``size``."""
@@ -130,7 +129,7 @@ class GatysConfig:
         return dataclasses.replace(self, **changes)
 
 
-def _check_weights(name: str, weights: tuple[float, ...]) -> None:
+def check_weights(name: str, weights: tuple[float, ...]) -> None:
     if not weights:
         raise ConfigError(f"{name} is empty")
     for w in weights:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -25,43 +25,28 @@ import torch.nn.functional as F
 from PIL import Image
 
 from painterly.backbones import Backbone, BackboneChoice, create_backbone, resolve_backbone_name
-from painterly.device import activation_elements_per_pixel, available_memory, resolve_device
+from painterly.device import available_memory, resolve_device
 from painterly.errors import ConfigError, MemoryBudgetError, NonFiniteLossError
+from painterly.events import Callback, ProgressEvent, notify
 from painterly.image import (
+    ImageInput,
     load_image,
     luminance,
+    luminance_matched,
     match_color_stats,
     pil_to_tensor,
     resize_long_side,
-    rgb_to_yiq,
+    scaled_size,
     tensor_to_pil,
-    yiq_to_rgb,
+    with_content_chroma,
 )
-from painterly.image.io import ImageInput
-from painterly.losses import get_statistic
+from painterly.losses import Objective, SpatialControl, Targets, get_statistic
 from painterly.methods.config import GatysConfig
-from painterly.methods.objective import Objective, SpatialControl, StyleRegion
+from painterly.methods.optimize import optimize
 
-__all__ = ["Objective", "ProgressEvent", "SpatialControl", "StyleRegion", "StylizeResult", "Stylizer", "stylize"]
+__all__ = ["StylizeResult", "Stylizer", "stylize"]
 
 logger = logging.getLogger("painterly")
-
-
-@dataclass
-class ProgressEvent:
-    """One optimisation step, as seen by progress bars, logs and the web page."""
-
-    step: int  # 1-based over the whole run
-    total_steps: int
-    scale: int  # 0-based index into the schedule
-    n_scales: int
-    size: tuple[int, int]  # (H, W) of the current scale
-    losses: dict[str, float]
-    elapsed: float  # seconds since the run started
-    current: torch.Tensor = field(repr=False)  # (1, 3, H, W) in [0, 1], detached
-
-    def image(self) -> Image.Image:
-        return tensor_to_pil(self.current)
 
 
 @dataclass
@@ -75,14 +60,6 @@ class StylizeResult:
     elapsed: float
     steps: int
     interrupted: bool = False
-
-
-Callback = Callable[[ProgressEvent], None]
-
-
-def _scaled_size(h: int, w: int, long_side: int) -> tuple[int, int]:
-    s = long_side / max(h, w)
-    return max(1, round(h * s)), max(1, round(w * s))
 
 
 class Stylizer:
@@ -127,10 +104,10 @@ class Stylizer:
             raise ConfigError(str(exc)) from None
         self.layer_weights = cfg.resolved_layer_weights(len(self.style_layers))
         self.statistic = get_statistic(cfg.statistic)
-        self._target_cache: dict[tuple[Any, ...], dict[str, dict[str, torch.Tensor]]] = {}
+        self._target_cache: dict[tuple[Any, ...], Targets] = {}
 
     # -- style targets -------------------------------------------------------------
-    def style_targets(self, long_side: int, content: torch.Tensor | None = None) -> dict[str, dict[str, torch.Tensor]]:
+    def style_targets(self, long_side: int, content: torch.Tensor | None = None) -> Targets:
         """Blended per-layer targets for an output whose longer side is ``long_side``.
 
         The style image is resized to ``long_side * style_scale`` on its longer side.
@@ -153,7 +130,7 @@ class Stylizer:
                 x = match_color_stats(x, content)
             elif cfg.original_colors == "luminance":
                 assert content is not None
-                x = _luminance_matched(x, content)
+                x = luminance_matched(x, content)
             with torch.no_grad():
                 feats_per_style.append(self.backbone(x, self.style_layers))
         targets = {
@@ -162,28 +139,39 @@ class Stylizer:
         self._target_cache[key] = targets
         return targets
 
-    def objective(self, content: torch.Tensor, spatial: SpatialControl | None = None) -> Objective:
-        """The full objective at ``content``'s size (content already colour-prepared)."""
-        long_side = max(content.shape[-2:])
+    def criterion(
+        self, long_side: int, *, content: torch.Tensor | None = None, spatial: SpatialControl | None = None,
+        pad: bool = True,
+    ) -> Objective:
+        """The objective with this style's targets at ``long_side``; content set when given.
+
+        Image optimisation uses one per scale (:meth:`objective`); feed-forward training
+        keeps one and sets a batch of crops as the content per step (``pad=False``).
+        """
         regions = spatial.style_regions if spatial is not None else ()
         region_targets = [(r.source or self).style_targets(long_side, content) for r in regions]
         return Objective(
             self.backbone,
-            content,
             self.style_targets(long_side, content),
-            self.config,
-            self.content_layers,
-            self.style_layers,
-            self.layer_weights,
-            spatial,
-            region_targets,
+            self.config.loss_weights(),
+            content_layers=self.content_layers,
+            style_layers=self.style_layers,
+            layer_weights=self.layer_weights,
+            content=content,
+            spatial=spatial,
+            region_targets=region_targets,
+            pad=pad,
         )
+
+    def objective(self, content: torch.Tensor, spatial: SpatialControl | None = None) -> Objective:
+        """The full objective at ``content``'s size (content already colour-prepared)."""
+        return self.criterion(max(content.shape[-2:]), content=content, spatial=spatial)
 
     # -- memory --------------------------------------------------------------------
     def check_memory(self, h: int, w: int) -> tuple[int, int]:
         """Estimate memory for an (h, w) run; refuse or (``fit_memory``) downscale."""
         layers = tuple(dict.fromkeys(self.content_layers + self.style_layers))
-        epp = activation_elements_per_pixel(self.backbone, layers)
+        epp = self.backbone.activation_elements_per_pixel(layers)
         # forward activations kept for backward, their gradients, and the optimiser state
         history = 2 * 20 * 3 if self.config.optimizer == "lbfgs" else 3 * 3
 
@@ -204,7 +192,8 @@ class Stylizer:
             return fit_h, fit_w
         raise MemoryBudgetError(
             f"{w}x{h} needs about {need / 2**30:.1f} GB but {have / 2**30:.1f} GB of {self.device.type} memory "
-            f"is free; the largest size that fits is about {max(fit_w, fit_h)} px (--size), or pass --fit-memory"
+            f"is free; the largest size that fits is about {max(fit_w, fit_h)} px (size={max(fit_w, fit_h)}), "
+            "or pass fit_memory=True"
         )
 
     # -- the run -------------------------------------------------------------------
@@ -223,10 +212,14 @@ class Stylizer:
         coarser scales (used to continue a run).
         """
         cfg = self.config
+        # a generator of our own: a run never reseeds the caller's (or another thread's) global RNG
+        generator = torch.Generator()
         if cfg.seed is not None:
-            torch.manual_seed(cfg.seed)
+            generator.manual_seed(cfg.seed)
+        else:
+            generator.seed()
         content_img = load_image(content)
-        h, w = _scaled_size(content_img.height, content_img.width, cfg.size)
+        h, w = scaled_size(content_img.height, content_img.width, cfg.size)
         h, w = self.check_memory(h, w)
         full = pil_to_tensor(content_img.resize((w, h), Image.Resampling.LANCZOS), self.device)
         prepared_full = luminance(full) if cfg.original_colors == "luminance" else full
@@ -247,13 +240,13 @@ class Stylizer:
         interrupted = False
         try:
             for si, (long_side, n_iter) in enumerate(zip(scales, iters, strict=False)):
-                sh, sw = _scaled_size(h, w, long_side)
+                sh, sw = scaled_size(h, w, long_side)
                 content_s = prepared_full
                 if (sh, sw) != (h, w):
                     content_s = F.interpolate(prepared_full, size=(sh, sw), mode="area")
                 objective, objective_size = self.objective(content_s, spatial), (sh, sw)
                 if image is None and init is None:
-                    image = self._init_image(content_s)
+                    image = self._init_image(content_s, generator)
                 elif image is None:
                     assert init is not None
                     image = init.to(self.device)
@@ -269,15 +262,15 @@ class Stylizer:
                     elapsed = time.perf_counter() - start
                     history.append({"step": step, "scale": si, "size": [sh, sw], **terms,
                                     "elapsed": round(elapsed, 4)})
-                    if callback is not None:
-                        callback(ProgressEvent(step, total_steps, si, len(scales), (sh, sw), terms, elapsed, x))
+                    notify(callback, ProgressEvent(step=step, total_steps=total_steps, scale=si, n_scales=len(scales),
+                                                   size=(sh, sw), losses=terms, elapsed=elapsed, current=x))
 
-                image, best = _optimize(image, objective, n_iter, cfg, on_step)
+                image, best = optimize(image, objective, n_iter, cfg, on_step)
         except KeyboardInterrupt:
             interrupted = True
             logger.info("interrupted: keeping the best image so far")
             if best is None:
-                best = self._init_image(prepared_full)
+                best = self._init_image(prepared_full, generator)
             image = best
         except NonFiniteLossError as exc:
             last = exc.last_good if isinstance(exc.last_good, torch.Tensor) else best
@@ -299,12 +292,12 @@ class Stylizer:
             backbone=self.choice, elapsed=time.perf_counter() - start, steps=step, interrupted=interrupted,
         )
 
-    def _init_image(self, content: torch.Tensor) -> torch.Tensor:
+    def _init_image(self, content: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         cfg = self.config
         if cfg.init == "content":
             return content.clone()
         if cfg.init == "noise":
-            return torch.rand_like(content)
+            return torch.rand(content.shape, generator=generator).to(content)
         src = self.style_images[0] if cfg.init == "style" else load_image(cfg.init)
         x = pil_to_tensor(src.resize((content.shape[-1], content.shape[-2]), Image.Resampling.LANCZOS), self.device)
         return luminance(x) if cfg.original_colors == "luminance" else x
@@ -313,86 +306,7 @@ class Stylizer:
         """Put the content's chroma back for luminance-only transfer."""
         if self.config.original_colors != "luminance":
             return image.detach()
-        y = rgb_to_yiq(image)[:, :1]
-        iq = rgb_to_yiq(full)[:, 1:]
-        return yiq_to_rgb(torch.cat([y, iq], 1)).clamp(0, 1).detach()
-
-
-def _luminance_matched(style: torch.Tensor, content: torch.Tensor) -> torch.Tensor:
-    """Style luminance with mean and std matched to the content's (Gatys et al. 2016b)."""
-    ys = luminance(style)
-    yc = luminance(content)
-    ys = (ys - ys.mean()) / (ys.std() + 1e-6) * yc.std() + yc.mean()
-    return ys.clamp(0, 1)
-
-
-def _optimize(
-    image: torch.Tensor,
-    objective: Objective,
-    n_iter: int,
-    cfg: GatysConfig,
-    on_step: Callable[[torch.Tensor, dict[str, float]], None],
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Minimise ``objective`` from ``image`` for ``n_iter`` evaluations.
-
-    Returns (result, lowest-loss image). The result is the lowest-loss image for L-BFGS,
-    the last iterate for Adam, or with ``cfg.ema`` the exponential moving average of
-    the iterates.
-    """
-    x = image.detach().clone(memory_format=torch.contiguous_format).requires_grad_(True)
-    best = image.detach().clone()
-    best_loss = float("inf")
-    ema = image.detach().clone() if cfg.ema > 0 else None
-    if n_iter == 0:
-        return best, best
-    evals = 0
-
-    def closure() -> torch.Tensor:
-        nonlocal best, best_loss, evals, ema
-        with torch.no_grad():
-            x.clamp_(0, 1)
-        total, terms = objective(x)
-        # one device-to-host copy for all logged numbers (each float() would wait for the GPU)
-        value, *term_values = torch.stack([total.detach(), *(v.detach() for v in terms.values())]).tolist()
-        if not math.isfinite(value):
-            raise NonFiniteLossError(
-                f"loss became {value} at evaluation {evals + 1}; try lower weights or --optimizer adam",
-                last_good=best,
-            )
-        evals += 1
-        if value < best_loss:
-            best_loss = value
-            best = x.detach().clone()
-        if ema is not None:
-            ema.mul_(cfg.ema).add_(x.detach(), alpha=1 - cfg.ema)
-        on_step(x.detach(), {"total": value, **dict(zip(terms, term_values, strict=True))})
-        x.grad = None
-        total.backward()
-        return total
-
-    if cfg.optimizer == "lbfgs":
-        opt: torch.optim.Optimizer = torch.optim.LBFGS(
-            [x], lr=1.0, max_iter=n_iter, max_eval=n_iter, history_size=20,
-            tolerance_grad=0.0, tolerance_change=0.0,
-        )
-        while evals < n_iter:
-            before = evals
-            opt.step(closure)  # type: ignore[arg-type]
-            if evals == before:
-                break
-    else:
-        opt = torch.optim.Adam([x], lr=cfg.lr)
-        for _ in range(n_iter):
-            opt.zero_grad()
-            opt.step(closure)
-    with torch.no_grad():
-        x.clamp_(0, 1)
-    if cfg.optimizer == "lbfgs":
-        # L-BFGS without a line search ends wherever the budget runs out, often on a step
-        # that overshot: its last iterate was 0.04 above its best at 512 px
-        return best, best
-    final = ema if ema is not None else x.detach()
-    return final.clamp(0, 1), best
+        return with_content_chroma(image, full).detach()
 
 
 def stylize(

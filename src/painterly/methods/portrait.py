@@ -19,17 +19,17 @@ from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
 from painterly.errors import ConfigError
-from painterly.faces.detect import Face, FaceDetector
-from painterly.faces.identity import _similarity, embed, identity_distance
+from painterly.events import Callback
+from painterly.faces.detect import Face, FaceDetector, shared_detector
+from painterly.faces.face_pass import PORTRAIT_FACE_PASS, FacePass
+from painterly.faces.identity import embed, identity_distance, similarity_transform
 from painterly.faces.masks import face_mask
-from painterly.image import load_image, pil_to_tensor, tensor_to_pil
-from painterly.image.io import ImageInput
-from painterly.methods.gatys import Callback, Stylizer, StylizeResult, _scaled_size
-from painterly.methods.objective import SpatialControl, StyleRegion
+from painterly.image import ImageInput, load_image, pil_to_tensor, scaled_size, tensor_to_pil
+from painterly.losses import SpatialControl, StyleRegion
+from painterly.methods.gatys import Stylizer, StylizeResult
 
 __all__ = ["PortraitConfig", "PortraitResult", "stylize_portrait"]
 
@@ -111,8 +111,8 @@ def _warp_style_face(style: Image.Image, target: Face, size: tuple[int, int], de
     """Warp ``style`` so its main face lands on ``target``'s landmarks (similarity)."""
     faces = detector(style)
     if not faces:
-        raise ConfigError("--selim needs a portrait style image, but no face was found in it")
-    m = _similarity(target.landmarks.as_array(), faces[0].landmarks.as_array())  # output -> style
+        raise ConfigError("selim=True needs a portrait style image, but no face was found in it")
+    m = similarity_transform(target.landmarks.as_array(), faces[0].landmarks.as_array())  # output -> style
     return style.transform(size, Image.Transform.AFFINE, tuple(m.flatten()), Image.Resampling.BILINEAR)
 
 
@@ -137,40 +137,79 @@ def _spatial(
 
 
 def _face_pass(
-    stylizer: Stylizer, content: Image.Image, output: torch.Tensor, face: Face, face_out: Face, mask: torch.Tensor,
-    pcfg: PortraitConfig,
-) -> torch.Tensor:
-    """Re-stylise the region around one face at a higher resolution and blend it back
-    (low frequencies from the main result, so the seam does not show)."""
-    h, w = output.shape[-2:]
-    cx, cy = (face_out.box[0] + face_out.box[2]) / 2, (face_out.box[1] + face_out.box[3]) / 2
-    half = max(face_out.width, face_out.height) * 1.2
-    x1, y1 = max(0, int(cx - half)), max(0, int(cy - half))
-    x2, y2 = min(w, int(cx + half)), min(h, int(cy + half))
-    if x2 - x1 < 8 or y2 - y1 < 8:
-        return output
-    sx, sy = content.width / w, content.height / h
-    crop = content.crop((round(x1 * sx), round(y1 * sy), round(x2 * sx), round(y2 * sy)))
-    side = min(384, max(256, 2 * max(x2 - x1, y2 - y1)))
-    sub = Stylizer(stylizer.style_images, stylizer.config.replace(size=side), backbone=stylizer.backbone)
-    ch, cw = _scaled_size(crop.height, crop.width, side)
-    ox, oy = round(x1 * sx), round(y1 * sy)
-    local = face.moved(cw / crop.width, ch / crop.height, -ox, -oy)
-    crop_mask = face_mask([local], ch, cw, device=stylizer.device)
-    spatial = _spatial(crop_mask, pcfg, pcfg.face_content_weight, None, None)
-    styled = sub.stylize(crop, spatial=spatial).tensor.to(output.device)
-    styled = F.interpolate(styled, size=(y2 - y1, x2 - x1), mode="area")
-    region = output[..., y1:y2, x1:x2]
-    k = max(3, (min(y2 - y1, x2 - x1) // 8) | 1)
+    stylizer: Stylizer, content: Image.Image, result: StylizeResult, faces_out: Sequence[Face], pcfg: PortraitConfig,
+) -> int:
+    """Re-stylise the regions around small faces (every face with ``face_pass=True``)
+    at a higher resolution, face-aware, and blend them in; returns how many."""
 
-    def blur(x: torch.Tensor) -> torch.Tensor:
-        return F.avg_pool2d(F.pad(x, [k // 2] * 4, mode="replicate"), k, 1)
+    def restyle(crop: torch.Tensor, face: Face) -> torch.Tensor:
+        sub = Stylizer(stylizer.style_images, stylizer.config.replace(size=max(crop.shape[-2:])),
+                       backbone=stylizer.backbone)
+        mask = face_mask([face], crop.shape[-2], crop.shape[-1], device=stylizer.device)
+        return sub.stylize(crop, spatial=_spatial(mask, pcfg, pcfg.face_content_weight, None, None)).tensor
 
-    merged = (styled - blur(styled) + blur(region)).clamp(0, 1)
-    m = mask[..., y1:y2, x1:x2].to(output.device)
-    out = output.clone()
-    out[..., y1:y2, x1:x2] = m * merged + (1 - m) * region
-    return out
+    face_pass = FacePass(PORTRAIT_FACE_PASS.replace(below=pcfg.face_pass_below), device=stylizer.device)
+    source = pil_to_tensor(content)
+    result.tensor = face_pass(restyle, source, result.tensor, [list(faces_out)], force=bool(pcfg.face_pass))
+    result.image = tensor_to_pil(result.tensor)
+    return face_pass.faces_seen
+
+
+def _face_notes(faces: Sequence[Face], faces_out: Sequence[Face], pcfg: PortraitConfig) -> list[str]:
+    notes: list[str] = []
+    if pcfg.face_aware is None and not faces:
+        notes.append(f"no face of at least {pcfg.min_face_size:.0f} px found: plain stylisation")
+    if pcfg.face_aware is True and not faces:
+        notes.append("face_aware=True: no face found, so the whole image was stylised alike")
+    for f, fo in zip(faces, faces_out, strict=True):
+        if fo.width < 40:
+            notes.append(f"small face ({fo.width:.0f} px wide in the output): eyes and mouth may blur; "
+                         "the face pass re-stylises it at a higher resolution")
+            if f.width < 40:
+                notes.append("the face is below 40 px in the photo: identity is hard to keep or measure")
+    return notes
+
+
+def _plain(
+    stylizer: Stylizer, image: Image.Image, faces: Sequence[Face], pcfg: PortraitConfig, detector: FaceDetector,
+    callback: Callback | None, notes: list[str],
+) -> PortraitResult:
+    """No face-aware weighting; identity is still measured on the faces there are."""
+    result = stylizer.stylize(image, callback=callback)
+    reference = image.resize(result.image.size, Image.Resampling.LANCZOS)
+    found = faces if faces else (detector(image) if pcfg.face_aware is False else [])
+    faces_final = [f.moved(result.image.width / image.width, result.image.height / image.height) for f in found]
+    ids = _IdentityMeter(reference, faces_final)(result.image)
+    return PortraitResult(result, faces_final, ids, False, notes)
+
+
+def _keep_identity(
+    stylizer: Stylizer, image: Image.Image, result: StylizeResult, ids: list[float | None],
+    measure: _IdentityMeter, mask: torch.Tensor, pcfg: PortraitConfig, spatial_for: Any,
+    callback: Callback | None,
+) -> tuple[StylizeResult, list[float | None], float, str]:
+    """Optimise on, each round with twice the content weight on the face and half its
+    share of the style, until every face is within ``keep_identity`` (or rounds run out)."""
+    assert pcfg.keep_identity is not None
+    weight, rounds, round_cfg = pcfg.face_content_weight, 0, pcfg
+    while (any(d is None or d > pcfg.keep_identity for d in ids) and rounds < pcfg.keep_identity_rounds
+           and not result.interrupted):
+        rounds += 1
+        weight *= 2.0
+        round_cfg = dataclasses.replace(round_cfg, face_style_weight=round_cfg.face_style_weight / 2)
+        logger.info("identity distance %s > %.3g: round %d with face content weight %.3g",
+                    ", ".join(f"{d:.3f}" if d is not None else "?" for d in ids), pcfg.keep_identity, rounds, weight)
+        more = stylizer.stylize(image, callback=callback, spatial=spatial_for(round_cfg, weight), init=result.tensor)
+        more.history = result.history + more.history
+        more.steps += result.steps
+        more.elapsed += result.elapsed
+        result = more
+        ids = measure(result.image)
+    reached = all(d is not None and d <= pcfg.keep_identity for d in ids)
+    msg = (f"identity distance {'reached' if reached else 'not reached'}: "
+           f"{', '.join(f'{d:.3f}' if d is not None else '?' for d in ids)} vs target {pcfg.keep_identity} "
+           f"after {rounds} extra round{'s' if rounds != 1 else ''}")
+    return result, ids, weight, msg
 
 
 def stylize_portrait(
@@ -188,85 +227,43 @@ def stylize_portrait(
     """
     pcfg = pcfg or PortraitConfig()
     image = load_image(content)
-    detector = detector or FaceDetector(min_face_size=pcfg.min_face_size, device=stylizer.device)
-    notes: list[str] = []
+    detector = detector or shared_detector(pcfg.min_face_size, stylizer.device)
     if faces is None:
         faces = detector(image) if pcfg.face_aware is not False else []
     faces = list(faces)
-    h, w = _scaled_size(image.height, image.width, stylizer.config.size)
+    h, w = scaled_size(image.height, image.width, stylizer.config.size)
     faces_out = [f.moved(w / image.width, h / image.height) for f in faces]
-    if pcfg.face_aware is None and not faces:
-        notes.append(f"no face of at least {pcfg.min_face_size:.0f} px found: plain stylisation")
-    if pcfg.face_aware is True and not faces:
-        notes.append("--face-aware: no face found, so the whole image was stylised alike")
-    use_faces = bool(faces) and pcfg.face_aware is not False
-    for f, fo in zip(faces, faces_out, strict=True):
-        if fo.width < 40:
-            notes.append(f"small face ({fo.width:.0f} px wide in the output): eyes and mouth may blur; "
-                         "the face pass re-stylises it at a higher resolution")
-            if f.width < 40:
-                notes.append("the face is below 40 px in the photo: identity is hard to keep or measure")
+    notes = _face_notes(faces, faces_out, pcfg)
     for n in notes:
         logger.info("%s", n)
-    if not use_faces:
-        result = stylizer.stylize(image, callback=callback)
-        reference = image.resize(result.image.size, Image.Resampling.LANCZOS)
-        found = faces if faces else (detector(image) if pcfg.face_aware is False else [])
-        faces_final = [f.moved(result.image.width / image.width, result.image.height / image.height)
-                       for f in found]
-        ids = _IdentityMeter(reference, faces_final)(result.image)
-        return PortraitResult(result, faces_final, ids, False, notes)
+    if not faces or pcfg.face_aware is False:
+        return _plain(stylizer, image, faces, pcfg, detector, callback, notes)
 
-    device = stylizer.device
-    mask = face_mask(faces_out, h, w, device=device)
+    mask = face_mask(faces_out, h, w, device=stylizer.device)
     background = None
     if pcfg.background_style:
         background = Stylizer([pcfg.background_style], stylizer.config, backbone=stylizer.backbone)
     gain = None
     if pcfg.selim:
         warped = _warp_style_face(stylizer.style_images[0], faces_out[0], (w, h), detector)
-        gain = (pil_to_tensor(warped, device), mask, 0.7, 5.0)
-    weight = pcfg.face_content_weight
-    spatial = _spatial(mask, pcfg, weight, background, gain)
-    result = stylizer.stylize(image, callback=callback, spatial=spatial)
-    identities = _IdentityMeter(image.resize(result.image.size, Image.Resampling.LANCZOS), faces_out)
+        gain = (pil_to_tensor(warped, stylizer.device), mask, 0.7, 5.0)
+
+    def spatial_for(cfg: PortraitConfig, weight: float) -> SpatialControl:
+        return _spatial(mask, cfg, weight, background, gain)
+
+    result = stylizer.stylize(image, callback=callback, spatial=spatial_for(pcfg, pcfg.face_content_weight))
+    measure = _IdentityMeter(image.resize(result.image.size, Image.Resampling.LANCZOS), faces_out)
     do_pass = pcfg.face_pass if pcfg.face_pass is not None else any(
         fo.width < pcfg.face_pass_below for fo in faces_out)
     if do_pass and not result.interrupted:
-        tensor = result.tensor
-        passed = 0
-        for f, fo in zip(faces, faces_out, strict=True):
-            if pcfg.face_pass or fo.width < pcfg.face_pass_below:
-                tensor = _face_pass(stylizer, image, tensor, f, fo, mask.cpu(), pcfg)
-                passed += 1
-        result.tensor = tensor
-        result.image = tensor_to_pil(tensor)
+        passed = _face_pass(stylizer, image, result, faces_out, pcfg)
         notes.append(f"face pass: re-stylised {passed} face region(s) at a higher resolution")
-    ids = identities(result.image)
-    reached = None
+    ids = measure(result.image)
+    reached, weight = None, pcfg.face_content_weight
     if pcfg.keep_identity is not None:
-        rounds = 0
-        round_cfg = pcfg
-        while (any(d is None or d > pcfg.keep_identity for d in ids) and rounds < pcfg.keep_identity_rounds
-               and not result.interrupted):
-            rounds += 1
-            # each round: twice the content weight on the face, half its share of the style
-            weight *= 2.0
-            round_cfg = dataclasses.replace(round_cfg, face_style_weight=round_cfg.face_style_weight / 2)
-            logger.info("identity distance %s > %.3g: round %d with face content weight %.3g",
-                        ", ".join(f"{d:.3f}" if d is not None else "?" for d in ids), pcfg.keep_identity,
-                        rounds, weight)
-            spatial = _spatial(mask, round_cfg, weight, background, gain)
-            more = stylizer.stylize(image, callback=callback, spatial=spatial, init=result.tensor)
-            more.history = result.history + more.history
-            more.steps += result.steps
-            more.elapsed += result.elapsed
-            result = more
-            ids = identities(result.image)
-        reached = all(d is not None and d <= pcfg.keep_identity for d in ids)
-        msg = (f"identity distance {'reached' if reached else 'not reached'}: "
-               f"{', '.join(f'{d:.3f}' if d is not None else '?' for d in ids)} vs target {pcfg.keep_identity} "
-               f"after {rounds} extra round{'s' if rounds != 1 else ''}")
+        result, ids, weight, msg = _keep_identity(stylizer, image, result, ids, measure, mask, pcfg, spatial_for,
+                                                  callback)
+        reached = msg.startswith("identity distance reached")
         notes.append(msg)
         logger.info("%s", msg)
     return PortraitResult(result, faces_out, ids, True, notes, reached, weight)

@@ -25,7 +25,10 @@ from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
 from PIL import Image, UnidentifiedImageError
 
+from painterly.errors import ConfigError, PainterlyError
+from painterly.image.color import check_original_colors
 from painterly.methods.config import GatysConfig
+from painterly.methods.feedforward.common import FastOptions
 from painterly.styles import BUILTIN_STYLES, builtin_style_path
 from painterly.web.jobs import Job, JobManager, QueueFullError
 
@@ -33,6 +36,7 @@ __all__ = ["ServerSettings", "create_app"]
 
 logger = logging.getLogger("painterly")
 _DEFAULTS = GatysConfig()  # form defaults come from the library, as the CLI's do
+_FAST = FastOptions()
 STATIC = Path(__file__).resolve().parent / "static"
 
 
@@ -89,8 +93,10 @@ def _run_job(settings: ServerSettings) -> Any:
 
     def run(job: Job, job_dir: Path, on_progress: Any) -> None:
         from painterly import Stylizer, create_backbone
+        from painterly.files import write_json
         from painterly.image import save_image
         from painterly.methods.portrait import PortraitConfig, stylize_portrait
+        from painterly.records import run_record
 
         opts = dict(job.options)
         if "backbone" not in cache:
@@ -99,20 +105,21 @@ def _run_job(settings: ServerSettings) -> Any:
         face_aware = opts.pop("face_aware", None)
         cfg = GatysConfig(device=settings.device, **opts)
         stylizer = Stylizer([str(p) for p in styles], cfg, backbone=cache["backbone"])
-
-        def callback(ev: Any) -> None:
-            on_progress(ev.step, ev.total_steps, ev.losses, ev.image() if ev.step % 10 == 0 else None)
-
-        result = stylize_portrait(stylizer, job_dir / "content.png", PortraitConfig(face_aware=face_aware),
-                                  callback=callback)
+        pconfig = PortraitConfig(face_aware=face_aware)
+        result = stylize_portrait(stylizer, job_dir / "content.png", pconfig, callback=on_progress)
         job.identity = result.identity
         job.losses = result.result.losses
         save_image(result.image, job_dir / "result.png")
+        write_json(job_dir / "record.json", run_record(result, stylizer, content="content.png",
+                                                       styles=[p.name for p in styles], output="result.png",
+                                                       portrait_config=pconfig))
 
     return run
 
 
 def create_app(settings: ServerSettings, manager: JobManager | None = None) -> FastAPI:
+    """The FastAPI app: the page, built-in styles, stylisation jobs, fast previews and
+    face detection (each group of routes added by its own function below)."""
     jobs = manager or JobManager(settings.data_dir, concurrency=settings.concurrency,
                                  queue_size=settings.queue_size, retention_s=settings.retention_s,
                                  runner=_run_job(settings))
@@ -125,7 +132,14 @@ def create_app(settings: ServerSettings, manager: JobManager | None = None) -> F
     app = FastAPI(title="painterly", version="0.1.0", lifespan=lifespan,
                   description="Neural style transfer jobs: upload a photo and a painting, watch, download.")
     app.state.jobs = jobs
+    _page_routes(app)
+    _job_routes(app, jobs, settings)
+    _fast_routes(app, settings)
+    _face_routes(app, settings)
+    return app
 
+
+def _page_routes(app: FastAPI) -> None:
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def page() -> HTMLResponse:
         return HTMLResponse((STATIC / "index.html").read_text())
@@ -148,6 +162,15 @@ def create_app(settings: ServerSettings, manager: JobManager | None = None) -> F
             raise HTTPException(404, f"no built-in style {name!r}")
         return FileResponse(builtin_style_path(name), media_type="image/jpeg")
 
+
+def _check_colors(original_colors: str | None) -> None:
+    try:
+        check_original_colors(original_colors or None)
+    except ConfigError as exc:
+        raise HTTPException(400, str(exc)) from None
+
+
+def _job_routes(app: FastAPI, jobs: JobManager, settings: ServerSettings) -> None:
     @app.post("/api/jobs", status_code=202)
     async def create_job(
         content: Annotated[UploadFile, File(description="the photo")],
@@ -167,8 +190,7 @@ def create_app(settings: ServerSettings, manager: JobManager | None = None) -> F
         if iterations is not None and iterations > settings.max_iterations:
             raise HTTPException(413, f"iterations {iterations} is over this server's limit of "
                                      f"{settings.max_iterations}")
-        if original_colors not in (None, "", "luminance", "histogram"):
-            raise HTTPException(400, f"original_colors must be luminance or histogram, not {original_colors!r}")
+        _check_colors(original_colors)
         uploads = [s for s in (style or []) if s.filename]
         if not uploads and not style_name:
             raise HTTPException(400, "give a style image or a built-in style_name")
@@ -190,8 +212,6 @@ def create_app(settings: ServerSettings, manager: JobManager | None = None) -> F
             options["original_colors"] = original_colors
         if face_aware is not None:
             options["face_aware"] = face_aware
-        from painterly.errors import ConfigError
-
         try:
             GatysConfig(**{k: v for k, v in options.items() if k != "face_aware"})
         except ConfigError as exc:
@@ -256,6 +276,18 @@ def create_app(settings: ServerSettings, manager: JobManager | None = None) -> F
             raise HTTPException(410, "the result has been removed")
         return FileResponse(path, media_type="image/png", filename=f"painterly-{job_id}.png")
 
+    @app.get("/api/jobs/{job_id}/record")
+    def job_record(job_id: str) -> JSONResponse:
+        """The run's record (resolved configuration, backbone, losses, faces, identity,
+        time), as ``painterly stylize`` writes beside its output; 409 until done."""
+        job = _job(job_id)
+        if job.state != "done":
+            raise HTTPException(409, f"job is {job.state}")
+        path = jobs.job_dir(job_id) / "record.json"
+        if not path.is_file():
+            raise HTTPException(410, "the record has been removed")
+        return JSONResponse(json.loads(path.read_text()))
+
     @app.post("/api/jobs/{job_id}/cancel")
     def job_cancel(job_id: str) -> dict[str, Any]:
         """Cancel a queued or running job (no effect on a finished one)."""
@@ -264,13 +296,15 @@ def create_app(settings: ServerSettings, manager: JobManager | None = None) -> F
         assert job is not None
         return job.public()
 
+
+def _fast_routes(app: FastAPI, settings: ServerSettings) -> None:
     fast_cache: dict[str, Any] = {}
     fast_lock = asyncio.Lock()  # one forward pass at a time: they take milliseconds, threads would fight for cores
 
     @app.get("/api/fast/models")
     def fast_models() -> list[dict[str, str]]:
         """Bundled feed-forward models (``adain`` takes any style)."""
-        from painterly.methods.fast import list_fast_models
+        from painterly.methods.feedforward.bundled import list_fast_models
 
         return [{"name": n, "kind": "adain" if n == "adain" else "style"} for n in list_fast_models()]
 
@@ -280,23 +314,20 @@ def create_app(settings: ServerSettings, manager: JobManager | None = None) -> F
         model: Annotated[str | None, Form(description="a bundled per-style model (see /api/fast/models)")] = None,
         style: Annotated[UploadFile | None, File(description="any style image (AdaIN)")] = None,
         style_name: Annotated[str | None, Form(description="a built-in style, through AdaIN")] = None,
-        alpha: Annotated[float, Form(ge=0, le=1)] = 1.0,
+        alpha: Annotated[float, Form(ge=0, le=1)] = _FAST.alpha,
         size: Annotated[int | None, Form(ge=16)] = None,
         original_colors: Annotated[str | None, Form()] = None,
-        face_pass: Annotated[bool, Form()] = True,
+        face_pass: Annotated[bool, Form()] = _FAST.face_pass,
     ) -> Response:
         """Stylise in one forward pass and return the PNG (milliseconds to a second)."""
-        from painterly.errors import PainterlyError
-        from painterly.methods.adain import AdaINStylizer
-        from painterly.methods.fast import FastStylizer, list_fast_models
+        from painterly.methods.feedforward import AdaINStylizer, FastStylizer, list_fast_models
 
         img = _read_image(await _read_upload(content, "content", settings), "content", settings)
         if size is not None and size > settings.max_size:
             raise HTTPException(413, f"size {size} is over this server's limit of {settings.max_size}")
         if size is None and max(img.size) > settings.max_size:
             size = settings.max_size
-        if original_colors not in (None, "", "luminance", "histogram"):
-            raise HTTPException(400, "original_colors must be luminance or histogram")
+        _check_colors(original_colors)
         style_img = None
         if style is not None and style.filename:
             style_img = _read_image(await _read_upload(style, "style", settings), "style", settings)
@@ -311,9 +342,9 @@ def create_app(settings: ServerSettings, manager: JobManager | None = None) -> F
         colors = original_colors or None
 
         def work() -> bytes:
-            key = "adain" if style_img is not None else str(model)
+            key = _FAST.adain_model if style_img is not None else str(model)
             if key not in fast_cache:
-                fast_cache[key] = (AdaINStylizer(device=settings.device) if key == "adain"
+                fast_cache[key] = (AdaINStylizer(key, device=settings.device) if style_img is not None
                                    else FastStylizer(key, device=settings.device))
             st = fast_cache[key]
             if isinstance(st, AdaINStylizer):
@@ -332,13 +363,13 @@ def create_app(settings: ServerSettings, manager: JobManager | None = None) -> F
                 raise HTTPException(400, str(exc)) from None
         return Response(data, media_type="image/png")
 
+
+def _face_routes(app: FastAPI, settings: ServerSettings) -> None:
     @app.post("/api/faces")
     async def faces(image: Annotated[UploadFile, File()]) -> dict[str, Any]:
         """Face detection on an uploaded image: boxes, scores, five landmarks."""
         img = _read_image(await _read_upload(image, "image", settings), "image", settings)
-        from painterly.faces import detect
+        from painterly.faces.detect import detect
 
         found = await asyncio.to_thread(detect, img)
         return {"width": img.width, "height": img.height, "faces": [f.to_dict() for f in found]}
-
-    return app

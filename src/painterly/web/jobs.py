@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from painterly.errors import PainterlyError
+from painterly.events import Event
 
 __all__ = ["Job", "JobCancelledError", "JobManager", "QueueFullError"]
 
@@ -75,7 +76,7 @@ class JobManager:
         self.jobs_dir.mkdir(parents=True, exist_ok=True)
         self.queue_size = queue_size
         self.retention_s = retention_s
-        self.runner = runner  # callable(job, job_dir, on_progress) -> None; writes job_dir/result.png
+        self.runner = runner  # callable(job, job_dir, on_progress: events.Callback) -> None; writes job_dir/result.png
         self._db_lock = threading.Lock()
         self._closed = False
         self._db = sqlite3.connect(self.data_dir / "jobs.sqlite3", check_same_thread=False)
@@ -182,12 +183,14 @@ class JobManager:
     def _progress_callback(self, job: Job) -> Any:
         last_preview = [0.0]
 
-        def on_progress(step: int, total: int, losses: dict[str, float], image: Any | None = None) -> None:
+        def on_progress(event: Event) -> None:
             if job.cancel.is_set():
                 raise JobCancelledError
-            job.step, job.total_steps, job.losses = step, total, losses
+            job.step, job.total_steps, job.losses = event.step, event.total_steps, event.losses
             now = time.monotonic()
-            if image is not None and now - last_preview[0] > 0.7:
+            # a preview at most every 0.7 s, and only every 10th step (rendering one costs time)
+            image = event.image() if event.step % 10 == 0 and now - last_preview[0] > 0.7 else None
+            if image is not None:
                 last_preview[0] = now
                 thumb = image.copy()
                 thumb.thumbnail((256, 256))

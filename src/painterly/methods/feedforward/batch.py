@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import os
+import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -20,9 +21,10 @@ import torch
 from PIL import Image
 
 from painterly.errors import ImageError
+from painterly.events import Callback, ItemEvent, notify
+from painterly.files import list_image_files, same_file
 from painterly.image import load_image, pil_to_tensor, resize_long_side, save_image, tensor_to_pil
 from painterly.image.video import VIDEO_EXTENSIONS, probe_video, read_frames, write_video
-from painterly.methods.training import IMAGE_EXTENSIONS
 
 __all__ = ["BatchReport", "BatchStylize", "MaskFn", "expand_inputs", "stylize_images", "stylize_video"]
 
@@ -47,7 +49,7 @@ def expand_inputs(inputs: Sequence[str | os.PathLike]) -> list[Path]:
         if not p.exists():
             raise ImageError(f"{p}: no such file or folder")
         if p.is_dir():
-            found = sorted(f for f in p.iterdir() if f.is_file() and f.suffix.lower() in IMAGE_EXTENSIONS)
+            found = list_image_files(p)
             if not found:
                 raise ImageError(f"{p}: no images in this folder")
             files += found
@@ -70,10 +72,20 @@ def stylize_images(
     batch_size: int = 4,
     mask_fn: MaskFn | None = None,
     ext: str = ".png",
-    on_image: Callable[[Path], None] | None = None,
+    callback: Callback | None = None,
 ) -> BatchReport:
-    """Stylise ``files`` into ``out_dir/STEM_SUFFIX.EXT``; same-size images are batched."""
+    """Stylise ``files`` into ``out_dir/STEM_SUFFIX.EXT``; same-size images are batched.
+    ``callback`` gets an :class:`~painterly.events.ItemEvent` per file, done or skipped."""
     report = BatchReport()
+    start = time.perf_counter()
+    done = 0
+
+    def progress(path: Path, skipped: str | None = None) -> None:
+        nonlocal done
+        done += 1
+        notify(callback, ItemEvent(step=done, total_steps=len(files), elapsed=time.perf_counter() - start,
+                                   item=str(path), skipped=skipped))
+
     out = Path(out_dir)
     groups: dict[tuple[int, int], list[tuple[Path, Image.Image]]] = defaultdict(list)
     for f in files:
@@ -82,8 +94,7 @@ def stylize_images(
         except ImageError as exc:
             report.skipped.append((f, str(exc)))
             logger.info("skipped %s", exc)
-            if on_image is not None:
-                on_image(f)
+            progress(f, str(exc))
             continue
         if size is not None:
             img = resize_long_side(img, size)
@@ -100,8 +111,7 @@ def stylize_images(
             for (f, _), yi in zip(chunk, y, strict=True):
                 target = out / f"{f.stem}_{suffix}{ext}"
                 report.written.append(save_image(tensor_to_pil(yi), target, protect=protect))
-                if on_image is not None:
-                    on_image(f)
+                progress(f)
     return report
 
 
@@ -113,16 +123,21 @@ def stylize_video(
     size: int | None = None,
     batch_size: int = 4,
     mask_fn: MaskFn | None = None,
-    on_frame: Callable[[int], None] | None = None,
+    callback: Callback | None = None,
 ) -> Path:
     """Stylise a video frame by frame (batched); the audio is kept where the output
     container allows. Frame sizes are rounded down to even numbers (yuv420p)."""
     src_p, dst_p = Path(src), Path(dst)
     if dst_p.suffix.lower() not in VIDEO_EXTENSIONS:
         raise ImageError(f"{dst_p}: a video input needs a video output ({', '.join(sorted(VIDEO_EXTENSIONS))})")
-    if dst_p.exists() and src_p.exists() and os.path.samefile(src_p, dst_p):
+    if same_file(src_p, dst_p):
         raise ImageError(f"{dst_p}: refusing to overwrite the input video")
     info = probe_video(src_p)
+    start = time.perf_counter()
+
+    def on_frame(n: int) -> None:
+        notify(callback, ItemEvent(step=n, total_steps=info.n_frames or 0, elapsed=time.perf_counter() - start,
+                                   item=f"frame {n}", unit="frame"))
 
     def frames() -> Iterator[np.ndarray]:
         buf: list[torch.Tensor] = []

@@ -13,37 +13,31 @@ import dataclasses
 import logging
 import math
 import os
-import random
-import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from PIL import Image
 
-from painterly.errors import ConfigError, ImageError, NonFiniteLossError
-from painterly.image import load_image, pil_to_tensor
+from painterly.errors import ConfigError, NonFiniteLossError
+from painterly.events import Callback, TrainEvent, notify
+from painterly.files import atomic_path
+from painterly.report import contact_sheet, loss_curve
 
 __all__ = [
     "CHECKPOINT_FORMAT",
     "CHECKPOINT_VERSION",
-    "IMAGE_EXTENSIONS",
-    "CropSampler",
-    "TrainEvent",
     "TrainSchedule",
     "check_schedule",
     "check_train_numbers",
     "checkpoint_payload",
-    "face_weight_masks",
-    "list_images",
     "load_checkpoint",
-    "load_images",
     "restore_rng_state",
     "resumable_state",
+    "run_training",
     "save_checkpoint",
     "train_loop",
     "training_report",
@@ -53,7 +47,6 @@ logger = logging.getLogger("painterly")
 
 CHECKPOINT_FORMAT = "painterly-fast"
 CHECKPOINT_VERSION = 1
-IMAGE_EXTENSIONS = frozenset({".jpg", ".jpeg", ".png", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".ppm", ".pgm"})
 
 
 @dataclass(kw_only=True)
@@ -67,7 +60,6 @@ class TrainSchedule:
     seed: int = 0
     checkpoint_every: int = 200
     device: str = "auto"
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -78,53 +70,6 @@ class TrainSchedule:
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
-
-
-@dataclass
-class TrainEvent:
-    """One training step, as seen by the progress bar and reports."""
-
-    step: int  # 1-based
-    total_steps: int
-    losses: dict[str, float]
-    elapsed: float
-    history: list[dict[str, Any]] = field(repr=False, default_factory=list)
-
-
-def list_images(folder: str | os.PathLike, *, what: str = "content") -> list[Path]:
-    """Image files in ``folder`` (recursively, sorted). One-line errors for a missing
-    folder, a file, or a folder without images."""
-    root = Path(folder)
-    if not root.exists():
-        raise ImageError(f"{root}: no such {what} folder")
-    if not root.is_dir():
-        raise ImageError(f"{root}: expected a folder of {what} images, got a file")
-    files = sorted(p for p in root.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
-    if not files:
-        raise ImageError(f"{root}: no images in this {what} folder (looked for {', '.join(sorted(IMAGE_EXTENSIONS))})")
-    return files
-
-
-def load_images(
-    paths: Sequence[Path], *, max_side: int | None = None, what: str = "content"
-) -> tuple[list[Image.Image], list[tuple[Path, str]]]:
-    """Load what can be loaded; the rest comes back as (path, reason) and is logged.
-    Raises :class:`ImageError` when nothing loads."""
-    images: list[Image.Image] = []
-    skipped: list[tuple[Path, str]] = []
-    for path in paths:
-        try:
-            img = load_image(path)
-        except ImageError as exc:
-            skipped.append((path, str(exc)))
-            logger.info("skipped %s", exc)
-            continue
-        if max_side is not None and max(img.size) > max_side:
-            img.thumbnail((max_side, max_side), Image.Resampling.LANCZOS)
-        images.append(img)
-    if not images:
-        raise ImageError(f"none of the {len(paths)} {what} image(s) could be read")
-    return images, skipped
 
 
 def check_schedule(crop_size: int, checkpoint_every: int) -> None:
@@ -149,7 +94,7 @@ def checkpoint_payload(
 ) -> dict[str, Any]:
     """What a checkpoint holds. With ``resume_state`` (optimiser, sampler and RNG
     states) it can be resumed; without, the weights are stored as fp16 for shipping."""
-    from painterly import __version__
+    from painterly.version import __version__
 
     half = resume_state is None
     sd = {k: (v.half() if half and v.is_floating_point() else v).cpu() for k, v in module.state_dict().items()}
@@ -180,84 +125,12 @@ def check_train_numbers(**values: float) -> None:
             raise ConfigError(f"{name} must be > 0, got {value}")
 
 
-class CropSampler:
-    """Random square crops for training: each image is rescaled so its short side is
-    between ``crop`` and ``crop * max_zoom`` (new strokes scale per step), cropped at a
-    random place and flipped left-right half of the time. Images smaller than the crop
-    are upscaled first."""
-
-    def __init__(
-        self,
-        images: Sequence[Image.Image],
-        crop: int,
-        *,
-        max_zoom: float = 2.0,
-        seed: int = 0,
-        masks: Sequence[torch.Tensor] | None = None,
-    ) -> None:
-        # a mask (1, 1, H, W) per image rides along as a 4th channel: same crop, scale, flip
-        self.tensors = [pil_to_tensor(img) for img in images]
-        if masks is not None:
-            self.tensors = [torch.cat([t, m.to(t)], 1) for t, m in zip(self.tensors, masks, strict=True)]
-        self.crop = crop
-        self.max_zoom = max_zoom
-        self.rng = random.Random(seed)
-
-    def one(self) -> torch.Tensor:
-        x = self.tensors[self.rng.randrange(len(self.tensors))]
-        h, w = x.shape[-2:]
-        short = self.rng.uniform(self.crop, self.crop * self.max_zoom)
-        short = min(short, max(self.crop, min(h, w)))  # never upscale past the original, unless it is too small
-        scale = short / min(h, w)
-        size = (max(self.crop, round(h * scale)), max(self.crop, round(w * scale)))
-        if size != (h, w):
-            x = F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=scale < 1)
-        top = self.rng.randrange(size[0] - self.crop + 1)
-        left = self.rng.randrange(size[1] - self.crop + 1)
-        x = x[..., top : top + self.crop, left : left + self.crop]
-        if self.rng.random() < 0.5:
-            x = x.flip(-1)
-        return x.clamp(0, 1)
-
-    def batch(self, n: int) -> torch.Tensor:
-        """(n, 3, crop, crop), or (n, 4, crop, crop) with the masks as the 4th channel."""
-        return torch.cat([self.one() for _ in range(n)])
-
-    def state(self) -> Any:
-        return self.rng.getstate()
-
-    def set_state(self, state: Any) -> None:
-        self.rng.setstate(state)
-
-
-def face_weight_masks(images: Sequence[Image.Image], *, device: str = "cpu") -> tuple[list[torch.Tensor], int]:
-    """Soft face masks (1, 1, H, W) for each image (MTCNN + landmark ellipses), and the
-    number of faces found: where they are 1, training weights the content loss up."""
-    from painterly.faces import FaceDetector
-    from painterly.faces.masks import face_mask
-
-    detector = FaceDetector(device=device)
-    masks, count = [], 0
-    for img in images:
-        faces = detector(img)
-        count += len(faces)
-        masks.append(face_mask(faces, img.height, img.width))
-    return masks, count
-
-
 def save_checkpoint(path: str | os.PathLike, payload: dict[str, Any]) -> Path:
     """Write a checkpoint atomically (temporary file + rename)."""
     out = Path(path)
-    out.parent.mkdir(parents=True, exist_ok=True)
     data = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, **payload}
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
-    os.close(fd)
-    try:
+    with atomic_path(out) as tmp:
         torch.save(data, tmp)
-        os.replace(tmp, out)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
     return out
 
 
@@ -303,8 +176,6 @@ def training_report(
     history: Sequence[dict[str, Any]], samples: Sequence[tuple[str, Image.Image]], folder: Path, step: int
 ) -> None:
     """Write ``folder/samples_STEP.png`` (contact sheet) and ``folder/loss.png``."""
-    from painterly.report import contact_sheet, loss_curve
-
     folder.mkdir(parents=True, exist_ok=True)
     if samples:
         contact_sheet(samples, folder / f"samples_{step:06d}.png", height=192)
@@ -322,10 +193,11 @@ def train_loop(
     every: int,
     save: Callable[[int], None],
     report: Callable[[int], None],
-    on_step: Callable[[TrainEvent], None] | None = None,
+    on_step: Callback | None = None,
     elapsed0: float = 0.0,
 ) -> float:
-    """Run ``step_fn`` for steps ``start + 1 .. total`` with a progress bar (ETA).
+    """Run ``step_fn`` for steps ``start + 1 .. total``, reporting a :class:`TrainEvent`
+    per step to ``on_step`` (the CLI's progress bar consumes them).
 
     Every ``every`` steps and at the end: ``save(step)`` (the resumable checkpoint) and
     ``report(step)`` (samples, loss curve). Ctrl-C saves the last finished step before
@@ -333,24 +205,18 @@ def train_loop(
     :class:`NonFiniteLossError` and leaves the last checkpoint as it was.
     Returns the training seconds (including ``elapsed0`` from earlier runs).
     """
-    from tqdm import tqdm
-
     t0 = time.perf_counter() - elapsed0
     done = start
-    bar = tqdm(total=total, initial=start, desc="training", unit="step", dynamic_ncols=True, mininterval=0.5)
     try:
         for step in range(start + 1, total + 1):
             terms = step_fn(step)
             if not all(math.isfinite(v) for v in terms.values()):
                 raise NonFiniteLossError(f"training loss became non-finite at step {step} ({terms}); "
-                                         "lower --lr or the loss weights")
+                                         "lower the learning rate (lr) or the loss weights")
             done = step
             elapsed = time.perf_counter() - t0
             history.append({"step": step, "scale": 0, "size": (0, 0), "elapsed": round(elapsed, 3), **terms})
-            bar.set_postfix(loss=f"{terms['total']:.4g}", refresh=False)
-            bar.update(1)
-            if on_step is not None:
-                on_step(TrainEvent(step, total, terms, elapsed, history))
+            notify(on_step, TrainEvent(step=step, total_steps=total, losses=terms, elapsed=elapsed, history=history))
             if step % every == 0 or step == total:
                 save(step)
                 report(step)
@@ -358,6 +224,71 @@ def train_loop(
         if done > start:
             save(done)
         raise
-    finally:
-        bar.close()
     return time.perf_counter() - t0
+
+
+@dataclass
+class Trainee:
+    """What a trainer checkpoints: the module and its optimiser, the crop samplers, and
+    the record that goes with the weights."""
+
+    kind: str  # "transformer" or "adain"
+    module: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    samplers: Sequence[Any]  # each with state() and set_state() (a CropSampler)
+    arch: dict[str, Any]
+    config: dict[str, Any]
+    backbone: str
+    trained_on: dict[str, list[str]]
+
+
+def run_training(
+    trainee: Trainee,
+    output: Path,
+    state: dict[str, Any] | None,
+    *,
+    steps: int,
+    every: int,
+    step_fn: Callable[[int], dict[str, float]],
+    report: Callable[[int, list[dict[str, Any]]], None],
+    on_step: Callback | None = None,
+    half: bool = False,
+) -> tuple[float, list[dict[str, Any]]]:
+    """Restore ``state`` (a resumable checkpoint) into ``trainee``, train to ``steps``
+    with checkpoints and reports every ``every`` steps, and with ``half`` write the
+    final fp16 file. ``report(step, history)`` writes samples and the loss curve.
+    Returns the training seconds and the loss history."""
+    module, opt, samplers = trainee.module, trainee.optimizer, list(trainee.samplers)
+    history: list[dict[str, Any]] = []
+    start, elapsed0 = 0, 0.0
+    if state is not None:
+        module.load_state_dict(state["state_dict"])
+        opt.load_state_dict(state["optimizer"])
+        sampler_states = state["sampler"] if len(samplers) > 1 else [state["sampler"]]
+        for sampler, sampler_state in zip(samplers, sampler_states, strict=True):
+            sampler.set_state(restore_rng_state(sampler_state))
+        torch.set_rng_state(state["torch_rng"])
+        history, start, elapsed0 = state["history"], state["step"], state["seconds"]
+
+    def resume_state() -> dict[str, Any]:
+        sampler_states = [s.state() for s in samplers]
+        return {"optimizer": opt.state_dict(), "torch_rng": torch.get_rng_state(),
+                "sampler": sampler_states if len(samplers) > 1 else sampler_states[0]}
+
+    def payload(step: int, seconds: float, final_half: bool = False) -> dict[str, Any]:
+        return checkpoint_payload(
+            trainee.kind, module, arch=trainee.arch, config=trainee.config, backbone=trainee.backbone, step=step,
+            seconds=seconds, history=history, trained_on=trainee.trained_on,
+            resume_state=None if final_half else resume_state,
+        )
+
+    t0 = time.perf_counter() - elapsed0
+
+    def save(step: int) -> None:
+        save_checkpoint(output, payload(step, time.perf_counter() - t0))
+
+    seconds = train_loop(start, steps, step_fn, history=history, every=every, save=save,
+                         report=lambda step: report(step, history), on_step=on_step, elapsed0=elapsed0)
+    if half:
+        save_checkpoint(output, payload(steps, seconds, final_half=True))
+    return seconds, history

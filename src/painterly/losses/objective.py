@@ -1,6 +1,11 @@
-"""The Gatys objective at one image size, with optional spatial control (per-pixel
-content weights, style regions with their own weights and targets, and gain-scaled
-content targets after Selim et al. 2016)."""
+"""The perceptual loss of Gatys et al.: weighted content + style + total variation,
+with optional spatial control (per-pixel content weights, style regions with their
+own weights and targets, and gain-scaled content targets after Selim et al. 2016).
+
+One criterion serves every loop (pystiche's ``PerceptualLoss.set_content_image``):
+image optimisation sets one content image per scale; feed-forward training sets a
+batch of content crops per step.
+"""
 
 from __future__ import annotations
 
@@ -12,10 +17,10 @@ import torch
 import torch.nn.functional as F
 
 from painterly.backbones import Backbone
-from painterly.losses import content_loss, get_statistic, total_variation
-from painterly.methods.config import GatysConfig
+from painterly.losses.functional import content_loss, total_variation
+from painterly.losses.statistics import get_statistic
 
-__all__ = ["Objective", "SpatialControl", "StyleRegion"]
+__all__ = ["LossWeights", "Objective", "SpatialControl", "StyleRegion", "Targets"]
 
 Targets = dict[str, dict[str, torch.Tensor]]
 
@@ -47,6 +52,16 @@ class SpatialControl:
     content_gain: tuple[torch.Tensor, torch.Tensor, float, float] | None = None
 
 
+@dataclass(frozen=True)
+class LossWeights:
+    """Alpha, beta and the total-variation weight, with the style statistic's name."""
+
+    content: float = 1.0
+    style: float = 10.0
+    tv: float = 3.0
+    statistic: str = "wasserstein"
+
+
 def _resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     if x.shape[-2:] == size:
         return x
@@ -54,44 +69,62 @@ def _resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
 
 
 class Objective:
-    """Weighted content + style + total-variation loss at one image size.
+    """Weighted content + style + total-variation loss.
 
-    ``content`` is (1, 3, H, W) in [0, 1]; ``style_targets`` maps layer -> statistic
-    target; ``region_targets`` holds one such mapping per entry of
-    ``spatial.style_regions``.
+    ``style_targets`` maps layer -> statistic target; ``region_targets`` holds one such
+    mapping per entry of ``spatial.style_regions``. Call :meth:`set_content` before
+    evaluating; ``content`` given here does that at once.
+
+    ``pad``: reflect-pad images before the network so border pixels are as constrained
+    as inner ones (image optimisation; without it the outermost columns fill with
+    saturated noise). Training on random crops passes ``pad=False``.
     """
 
     def __init__(
         self,
         backbone: Backbone,
-        content: torch.Tensor,
         style_targets: Targets,
-        config: GatysConfig,
+        weights: LossWeights,
+        *,
         content_layers: Sequence[str],
         style_layers: Sequence[str],
         layer_weights: Sequence[float],
+        content: torch.Tensor | None = None,
         spatial: SpatialControl | None = None,
         region_targets: Sequence[Targets] = (),
+        pad: bool = True,
     ) -> None:
         self.backbone = backbone
-        self.config = config
-        self.statistic = get_statistic(config.statistic)
+        self.weights = weights
+        self.statistic = get_statistic(weights.statistic)
         self.content_layers = tuple(content_layers)
-        self.style_layers = tuple(style_layers) if config.style_weight > 0 else ()
+        self.style_layers = tuple(style_layers) if weights.style > 0 else ()
         self.layer_weights = dict(zip(style_layers, layer_weights, strict=False))
         self.style_targets = style_targets
         self.layers = tuple(dict.fromkeys((*self.content_layers, *self.style_layers)))
-        # Reflect-pad before the network so border pixels are as constrained as inner
-        # ones (without it the outermost columns fill with saturated noise).
-        self.pad = max(2, max(content.shape[-2:]) // 64)
+        self.use_pad = pad
+        self.pad = 0
+        self.spatial = spatial or SpatialControl()
+        self.region_targets = list(region_targets)
+        self.content_targets: dict[str, torch.Tensor] = {}
+        self.content_weight_map: torch.Tensor | None = None
+        self.regions: list[tuple[torch.Tensor, float, Targets]] = []
+        if content is not None:
+            self.set_content(content)
+
+    def set_content(self, content: torch.Tensor, content_weight_map: torch.Tensor | None = None) -> None:
+        """Content targets from ``content`` (B, 3, H, W) in [0, 1]; the spatial control
+        is resized to its size. ``content_weight_map`` (B, 1, H, W), when given, replaces
+        the spatial control's map for this content (per-crop face weights in training)."""
+        backbone = self.backbone
+        self.pad = max(2, max(content.shape[-2:]) // 64) if self.use_pad else 0
         size = (content.shape[-2], content.shape[-1])
-        spatial = spatial or SpatialControl()
-        self.content_weight_map = None
-        if spatial.content_weight_map is not None:
-            self.content_weight_map = self._pad_mask(_resize(spatial.content_weight_map, size))
+        spatial = self.spatial
+        weight_map = content_weight_map if content_weight_map is not None else spatial.content_weight_map
+        self.content_weight_map = None if weight_map is None else self._pad_mask(_resize(weight_map, size))
         self.regions = [
             (self._pad_mask(_resize(r.mask, size)), r.weight, t)
-            for r, t in zip(spatial.style_regions, region_targets, strict=True)
+            for r, t in zip(spatial.style_regions, self.region_targets, strict=True)
         ]
         with torch.no_grad():
             feats = backbone(self._padded(content), self.content_layers)
@@ -108,38 +141,40 @@ class Objective:
 
     def _pad_mask(self, mask: torch.Tensor) -> torch.Tensor:
         p = self.pad
-        return F.pad(mask, [p, p, p, p], mode="replicate")
+        return F.pad(mask, [p, p, p, p], mode="replicate") if p > 0 else mask
 
     def _padded(self, image: torch.Tensor) -> torch.Tensor:
         p = min(self.pad, image.shape[-1] - 1, image.shape[-2] - 1)
         return F.pad(image, [p, p, p, p], mode="reflect") if p > 0 else image
 
     def __call__(self, image: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Total loss and its unweighted terms for ``image`` (1, 3, H, W) in [0, 1]."""
-        cfg = self.config
+        """Total loss and its unweighted terms for ``image`` (B, 3, H, W) in [0, 1]."""
+        if not self.content_targets and self.content_layers:
+            raise RuntimeError("Objective.set_content() must be called before the objective is evaluated")
+        w = self.weights
         feats = self.backbone(self._padded(image), self.layers)
         zero = torch.zeros((), device=image.device)
         content = sum(
             (content_loss(feats[k], self.content_targets[k], self.content_weight_map) for k in self.content_layers),
             zero,
         ) / max(len(self.content_layers), 1)
-        weights: list[float] = []
+        layer_weights: list[float] = []
         items: list[tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor | None]] = []
         for k in self.style_layers:
-            w = self.layer_weights[k]
-            if w <= 0:
+            lw = self.layer_weights[k]
+            if lw <= 0:
                 continue
             if self.regions:
                 for mask, rw, targets in self.regions:
                     if rw > 0:
-                        weights.append(w * rw)
+                        layer_weights.append(lw * rw)
                         items.append((feats[k], targets[k], mask))
             else:
-                weights.append(w)
+                layer_weights.append(lw)
                 items.append((feats[k], self.style_targets[k], None))
         style = zero
-        for w, loss in zip(weights, self.statistic.losses(items), strict=True):
-            style = style + w * loss
+        for lw, loss in zip(layer_weights, self.statistic.losses(items), strict=True):
+            style = style + lw * loss
         tv = total_variation(image)
-        total = cfg.content_weight * content + cfg.style_weight * style + cfg.tv_weight * tv
+        total = w.content * content + w.style * style + w.tv * tv
         return total, {"content": content, "style": style, "tv": tv}

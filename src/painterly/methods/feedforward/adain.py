@@ -13,8 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
-import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -25,35 +24,39 @@ from PIL import Image
 from painterly.backbones import Backbone, create_backbone, resolve_backbone_name
 from painterly.device import resolve_device
 from painterly.errors import ConfigError
-from painterly.image import load_image, match_color_stats, pil_to_tensor, resize_long_side, tensor_to_pil
-from painterly.image.io import ImageInput
-from painterly.losses import content_loss, mean_std_loss
-from painterly.methods.fast import (
-    FacePass,
-    TrainResult,
-    _sample_tiles,
+from painterly.events import Callback
+from painterly.faces.face_pass import FacePass
+from painterly.image import (
+    ImageInput,
     check_original_colors,
+    load_image,
+    match_color_stats,
+    pil_to_tensor,
+    resize_long_side,
+    tensor_to_pil,
+)
+from painterly.losses import content_loss, mean_std_loss
+from painterly.methods.feedforward.bundled import resolve_model
+from painterly.methods.feedforward.common import (
+    TrainResult,
     finish_output,
     load_mask,
-    prepare_input,
-    resolve_model,
+    normalised_weights,
+    pad_to_min_side,
+    sample_tiles,
 )
-from painterly.methods.training import (
-    CropSampler,
-    TrainEvent,
+from painterly.methods.feedforward.data import CropSampler, list_images, load_images
+from painterly.methods.feedforward.training import (
+    Trainee,
     TrainSchedule,
     check_train_numbers,
-    checkpoint_payload,
-    list_images,
     load_checkpoint,
-    load_images,
-    restore_rng_state,
     resumable_state,
-    save_checkpoint,
-    train_loop,
+    run_training,
     training_report,
 )
 from painterly.models.adain import AdaINDecoder, blend_adain, mean_std
+from painterly.styles import resolve_style
 
 __all__ = ["ADAIN_LEVELS", "AdaINStylizer", "AdaINTrainConfig", "train_adain"]
 
@@ -94,7 +97,7 @@ def _encoder_geometry(encoder: Backbone, levels: Sequence[str]) -> tuple[list[in
 def _resolve_levels(encoder: Backbone, levels: Sequence[str] | None) -> tuple[str, ...]:
     chosen = tuple(levels) if levels else ADAIN_LEVELS.get(encoder.name)
     if not chosen:
-        raise ConfigError(f"no default AdaIN levels for backbone {encoder.name}; give --levels")
+        raise ConfigError(f"no default AdaIN levels for backbone {encoder.name}; give levels=...")
     try:
         encoder.check_layers(list(chosen))
     except ValueError as exc:
@@ -111,12 +114,12 @@ def train_adain(
     resume: bool = False,
     half: bool = False,
     report_dir: str | os.PathLike | None = None,
-    on_step: Callable[[TrainEvent], None] | None = None,
+    on_step: Callback | None = None,
 ) -> TrainResult:
     """Train an AdaIN decoder on crops of ``content_dir`` and ``styles_dir``.
 
     Same checkpoint, resume, ``half`` and report behaviour as
-    :func:`painterly.methods.fast.train_transformer`.
+    :func:`painterly.methods.feedforward.johnson.train_transformer`.
     """
     out = Path(output)
     state = resumable_state(out, "adain", resume)
@@ -145,19 +148,10 @@ def train_adain(
     opt = torch.optim.Adam(decoder.parameters(), lr=config.lr)
     content_sampler = CropSampler(contents, config.crop_size, seed=config.seed)
     style_sampler = CropSampler(styles, config.crop_size, seed=config.seed + 1)
-    history: list[dict[str, Any]] = []
-    start, elapsed0 = 0, 0.0
-    if state is not None:
-        decoder.load_state_dict(state["state_dict"])
-        opt.load_state_dict(state["optimizer"])
-        content_sampler.set_state(restore_rng_state(state["sampler"][0]))
-        style_sampler.set_state(restore_rng_state(state["sampler"][1]))
-        torch.set_rng_state(state["torch_rng"])
-        history, start, elapsed0 = state["history"], state["step"], state["seconds"]
     all_layers = tuple(dict.fromkeys(levels + style_layers))
     report = Path(report_dir) if report_dir is not None else out.with_name(out.stem + "_report")
-    sample_contents = [t.to(device) for t in _sample_tiles(contents, 3)]
-    sample_styles = [t.to(device) for t in _sample_tiles(styles, 2)]
+    sample_contents = [t.to(device) for t in sample_tiles(contents, 3)]
+    sample_styles = [t.to(device) for t in sample_tiles(styles, 2)]
 
     def step_fn(_step: int) -> dict[str, float]:
         c = content_sampler.batch(config.batch_size).to(device)
@@ -179,22 +173,7 @@ def train_adain(
 
     arch = {"channels": channels, "strides": strides, "widths": list(decoder.widths), "levels": list(levels)}
 
-    def payload(step: int, seconds: float, final_half: bool = False) -> dict[str, Any]:
-        return checkpoint_payload(
-            "adain", decoder, arch=arch, config=config.to_dict(), backbone=choice.name, step=step, seconds=seconds,
-            history=history,
-            trained_on={"content": [str(p) for p in content_files], "styles": [str(p) for p in style_files]},
-            resume_state=None if final_half else lambda: {
-                "optimizer": opt.state_dict(), "sampler": [content_sampler.state(), style_sampler.state()],
-                "torch_rng": torch.get_rng_state()},
-        )
-
-    t0 = time.perf_counter() - elapsed0
-
-    def save(step: int) -> None:
-        save_checkpoint(out, payload(step, time.perf_counter() - t0))
-
-    def report_fn(step: int) -> None:
+    def report_fn(step: int, history: list[dict[str, Any]]) -> None:
         decoder.eval()
         tiles = []
         with torch.no_grad():
@@ -210,10 +189,13 @@ def train_adain(
 
     logger.info("training an AdaIN decoder (%d steps) on %d content and %d style image(s) with %s (%s)",
                 config.steps, len(contents), len(styles), choice.name, choice.reason)
-    seconds = train_loop(start, config.steps, step_fn, history=history, every=config.checkpoint_every,
-                         save=save, report=report_fn, on_step=on_step, elapsed0=elapsed0)
-    if half:
-        save_checkpoint(out, payload(config.steps, seconds, final_half=True))
+    trainee = Trainee(
+        "adain", decoder, opt, [content_sampler, style_sampler], arch=arch, config=config.to_dict(),
+        backbone=choice.name,
+        trained_on={"content": [str(p) for p in content_files], "styles": [str(p) for p in style_files]},
+    )
+    seconds, history = run_training(trainee, out, state, steps=config.steps, every=config.checkpoint_every,
+                                    step_fn=step_fn, report=report_fn, on_step=on_step, half=half)
     return TrainResult(out, config.steps, seconds, history, skipped, choice.name)
 
 
@@ -252,8 +234,6 @@ class AdaINStylizer:
     ) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Per-level (mean, std) of a style image at ``long_side``; with ``content`` the
         style is first recoloured to the content's colours (original colours, paper 7.3)."""
-        from painterly.styles import resolve_style
-
         if isinstance(style, str):
             style = resolve_style(style)  # built-in names work too
         cacheable = isinstance(style, (str, os.PathLike))
@@ -282,15 +262,16 @@ class AdaINStylizer:
         face_pass: FacePass | None = None,
     ) -> torch.Tensor:
         """(B, 3, H, W) in [0, 1] plus per-style statistics -> (B, 3, H, W) in [0, 1].
-        ``mask`` and ``face_pass`` as in :meth:`FastStylizer.stylize_tensor`."""
+        ``mask`` (B, 1, H, W): 1 where the style goes; ``face_pass``: re-stylise small
+        faces at a finer stroke scale."""
         check_original_colors(original_colors)
-        w = _normalised_weights(weights, len(styles))
+        w = normalised_weights(weights, len(styles))
         if not 0.0 <= alpha <= 1.0:
             raise ConfigError(f"alpha must be between 0 and 1, got {alpha}")
         x = x.to(self.device)
 
         def forward(t: torch.Tensor) -> torch.Tensor:
-            padded, (h, ww) = prepare_input(t)
+            padded, (h, ww) = pad_to_min_side(t)
             with torch.inference_mode():
                 feats = self.encoder(padded, self.levels)
                 targets = [blend_adain(feats[n], [s[i] for s in styles], w, alpha) for i, n in enumerate(self.levels)]
@@ -298,9 +279,35 @@ class AdaINStylizer:
 
         y = forward(x)
         if face_pass is not None:
-            y = face_pass(forward, x, y)
+            y = face_pass(lambda crop, _face: forward(crop), x, y)
         return finish_output(y, x, "luminance" if original_colors == "luminance" else None,
                              None if mask is None else mask.to(self.device))
+
+    def stylize_batch(
+        self,
+        x: torch.Tensor,
+        styles: Sequence[ImageInput],
+        *,
+        weights: Sequence[float] | None = None,
+        alpha: float = 1.0,
+        style_scale: float = 1.0,
+        original_colors: str | None = None,
+        mask: torch.Tensor | None = None,
+        face_pass: FacePass | None = None,
+    ) -> torch.Tensor:
+        """(B, 3, H, W) in [0, 1] -> stylised, with the style images themselves: their
+        statistics are computed at ``style_scale`` x the batch's long side and cached;
+        with ``original_colors="histogram"`` each style is recoloured to each photo."""
+        side = round(max(x.shape[-2:]) * style_scale)
+        if original_colors == "histogram":  # style recoloured to each photo: one at a time
+            return torch.cat([
+                self.stylize_tensor(x[i : i + 1], [self.style_stats(s, side, x[i : i + 1]) for s in styles],
+                                    weights=weights, alpha=alpha, mask=None if mask is None else mask[i : i + 1],
+                                    face_pass=face_pass)
+                for i in range(x.shape[0])])
+        stats = [self.style_stats(s, side) for s in styles]  # cached per style and size
+        return self.stylize_tensor(x, stats, weights=weights, alpha=alpha, original_colors=original_colors,
+                                   mask=mask, face_pass=face_pass)
 
     def stylize(
         self,
@@ -356,14 +363,3 @@ class _AdaINGraph(torch.nn.Module):
         fs = self.encoder(style, self.levels)
         targets = [blend_adain(fc[n], [mean_std(fs[n])], [1.0]) for n in self.levels]
         return self.decoder(targets, None).clamp(0, 1)
-
-
-def _normalised_weights(weights: Sequence[float] | None, n: int) -> list[float]:
-    if n == 0:
-        raise ConfigError("at least one style image is needed")
-    w = [1.0] * n if weights is None else [float(v) for v in weights]
-    if len(w) != n:
-        raise ConfigError(f"{len(w)} style weights given for {n} style images")
-    if any(not (v >= 0) or v == float("inf") for v in w) or sum(w) <= 0:
-        raise ConfigError(f"style weights must be finite numbers >= 0, not all 0; got {w}")
-    return [v / sum(w) for v in w]

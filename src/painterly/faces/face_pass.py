@@ -1,0 +1,166 @@
+"""The face pass: re-stylise each small face on an enlarged crop and blend it back.
+
+A stylisation paints strokes of a roughly fixed size in pixels (a feed-forward
+network's receptive field, a loss network's), which smear a 100 px face beyond
+recognition; on an enlarged crop the strokes are finer relative to the face. Every
+method uses this one implementation with its own :class:`FacePassConfig`: the
+feed-forward networks (:data:`FAST_FACE_PASS`) and Gatys portraits
+(:data:`PORTRAIT_FACE_PASS`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+
+from painterly.errors import ConfigError
+from painterly.faces.detect import Face, FaceDetector, shared_detector
+from painterly.faces.masks import face_mask
+from painterly.image.io import tensor_to_pil
+
+__all__ = ["FAST_FACE_PASS", "PORTRAIT_FACE_PASS", "FacePass", "FacePassConfig", "Restyle"]
+
+# (crop (1, 3, h, w) in [0, 1], the face in crop pixels) -> stylised crop, same size
+Restyle = Callable[[torch.Tensor, Face], torch.Tensor]
+
+
+@dataclass(frozen=True)
+class FacePassConfig:
+    """Which faces get a second pass, on what crop, and how it is blended back.
+
+    ``below``: faces narrower than this (output pixels) are re-stylised; None = every
+    face whose zoom is worth it (> 1.05). ``margin``: the crop's half-side as a multiple
+    of the face box's larger side. The crop is enlarged so the face is ``target_width``
+    px wide (None: by ``max_zoom``), by at most ``max_zoom``, and then, with
+    ``side_range``, its long side is clamped to that range. ``blend``: ``"mask"`` puts
+    the new face in through the feathered landmark mask; ``"low-frequency"`` takes only
+    the new crop's detail and keeps the first result's low frequencies (no seam in
+    colour or light).
+    """
+
+    below: float | None = None
+    margin: float = 0.9
+    target_width: float | None = 224.0
+    max_zoom: float = 4.0
+    side_range: tuple[int, int] | None = None
+    blend: str = "mask"
+
+    def __post_init__(self) -> None:
+        if self.target_width is not None and self.target_width < 32:
+            raise ConfigError(f"face pass target_width must be >= 32 px, got {self.target_width}")
+        if self.max_zoom < 1:
+            raise ConfigError(f"face pass max_zoom must be >= 1, got {self.max_zoom}")
+        if self.blend not in ("mask", "low-frequency"):
+            raise ConfigError(f"face pass blend must be 'mask' or 'low-frequency', got {self.blend!r}")
+
+    def replace(self, **changes: Any) -> FacePassConfig:
+        return dataclasses.replace(self, **changes)
+
+    def zoom(self, face_width: float, crop_side: int) -> float:
+        """How much the crop around a face of ``face_width`` px is enlarged."""
+        zoom = self.max_zoom
+        if self.target_width is not None:
+            zoom = min(zoom, self.target_width / max(face_width, 1.0))
+        if self.side_range is not None:
+            lo, hi = self.side_range
+            zoom = min(hi, max(lo, crop_side * zoom)) / crop_side
+        return zoom
+
+
+FAST_FACE_PASS = FacePassConfig()  # faces under 224 px, zoomed to 224 px (at most 4x)
+PORTRAIT_FACE_PASS = FacePassConfig(below=128, margin=1.2, target_width=None, max_zoom=2.0, side_range=(256, 384),
+                                    blend="low-frequency")
+
+
+class FacePass:
+    """Runs the face pass over a batch. ``faces_seen`` counts the faces re-stylised."""
+
+    def __init__(
+        self, config: FacePassConfig = FAST_FACE_PASS, *, device: str | torch.device = "cpu",
+        detector: FaceDetector | None = None,
+    ) -> None:
+        self.config = config
+        self.device = device
+        self._detector = detector
+        self.faces_seen = 0
+
+    def detect(self, x: torch.Tensor) -> list[Face]:
+        """Faces in one image (1, 3, H, W), with the process-wide MTCNN."""
+        if self._detector is None:
+            self._detector = shared_detector(20.0, self.device)
+        return list(self._detector(tensor_to_pil(x)))
+
+    def __call__(
+        self,
+        restyle: Restyle,
+        source: torch.Tensor,
+        output: torch.Tensor,
+        faces: Sequence[Sequence[Face]] | None = None,
+        *,
+        force: bool = False,
+    ) -> torch.Tensor:
+        """``source`` the photos (B, 3, H0, W0) at any resolution, ``output`` their
+        stylised versions (B, 3, H, W); ``faces`` per image in output pixels (default:
+        detected on ``source``). ``force`` re-stylises every face, whatever its size.
+        Returns the blended batch."""
+        out = output.clone()
+        for i in range(output.shape[0]):
+            src = source[i : i + 1]
+            if faces is None:
+                found = self.detect(src)
+                sx, sy = output.shape[-1] / src.shape[-1], output.shape[-2] / src.shape[-2]
+                image_faces = [f.moved(sx, sy) for f in found]
+            else:
+                image_faces = list(faces[i])
+            for face in image_faces:
+                out[i : i + 1] = self.one(restyle, src, out[i : i + 1], face, force=force)
+        return out
+
+    def one(
+        self, restyle: Restyle, source: torch.Tensor, output: torch.Tensor, face: Face, *, force: bool = False
+    ) -> torch.Tensor:
+        """The face pass for one ``face`` (output pixels) of one image."""
+        cfg = self.config
+        if not force and cfg.below is not None and face.width >= cfg.below:
+            return output
+        height, width = output.shape[-2:]
+        x0, y0, x1, y1 = face.box
+        half = cfg.margin * max(x1 - x0, y1 - y0)
+        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+        left, top = max(0, int(cx - half)), max(0, int(cy - half))
+        right, bottom = min(width, int(cx + half) + 1), min(height, int(cy + half) + 1)
+        if right - left < 8 or bottom - top < 8:
+            return output
+        zoom = cfg.zoom(face.width, max(right - left, bottom - top))
+        if not force and zoom <= 1.05:
+            return output
+        sx, sy = source.shape[-1] / width, source.shape[-2] / height
+        crop = source[..., round(top * sy) : round(bottom * sy), round(left * sx) : round(right * sx)]
+        size = (max(8, round((bottom - top) * zoom)), max(8, round((right - left) * zoom)))
+        big = F.interpolate(crop, size=size, mode="bicubic", align_corners=False, antialias=True).clamp(0, 1)
+        local = face.moved(dx=-left, dy=-top).moved(size[1] / (right - left), size[0] / (bottom - top))
+        styled = restyle(big, local).to(output.device)
+        small = F.interpolate(styled, size=(bottom - top, right - left), mode="area")
+        region = output[..., top:bottom, left:right]
+        if cfg.blend == "low-frequency":
+            small = _keep_low_frequencies(small, region)
+        m = face_mask([face.moved(dx=-left, dy=-top)], bottom - top, right - left, device=output.device)
+        out = output.clone()
+        out[..., top:bottom, left:right] = m * small + (1 - m) * region
+        self.faces_seen += 1
+        return out
+
+
+def _keep_low_frequencies(detail: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
+    """``detail``'s high frequencies on ``base``'s low ones (a box blur of 1/8 the side)."""
+    k = max(3, (min(detail.shape[-2:]) // 8) | 1)
+
+    def blur(x: torch.Tensor) -> torch.Tensor:
+        return F.avg_pool2d(F.pad(x, [k // 2] * 4, mode="replicate"), k, 1)
+
+    return (detail - blur(detail) + blur(base)).clamp(0, 1)

@@ -1,0 +1,115 @@
+"""What the feed-forward stylizers (per-style networks, AdaIN) share: input padding,
+the user's output controls (original colours, a region mask), style-mix weights, the
+training result and sample tiles."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+import torch.nn.functional as F
+from PIL import Image
+
+from painterly.errors import ConfigError
+from painterly.image import ImageInput, load_image, original_colors, pil_to_tensor, resize_long_side
+
+__all__ = [
+    "MIN_SIDE",
+    "FastOptions",
+    "TrainResult",
+    "finish_output",
+    "load_mask",
+    "normalised_weights",
+    "pad_to_min_side",
+    "sample_tiles",
+]
+
+MIN_SIDE = 32  # smaller inputs are padded: instance norm needs > 1 position at 1/8
+
+
+@dataclass(kw_only=True)
+class FastOptions:
+    """How ``painterly fast`` (CLI, web, batch) runs a feed-forward model; the one place
+    these defaults live."""
+
+    model: str = "starry_night"  # a per-style network, when no style image is given
+    adain_model: str = "adain"  # the AdaIN decoder for style images
+    alpha: float = 1.0  # AdaIN content-style trade-off, 0 (the photo) to 1
+    style_scale: float = 1.0  # AdaIN style image size relative to the photo
+    size: int | None = None  # resize the photo's long side first (None: as is)
+    batch_size: int = 4
+    face_pass: bool = True  # for images; video defaults to off (per-frame detection cost)
+
+    def __post_init__(self) -> None:
+        if self.size is not None and self.size < 16:
+            raise ConfigError(f"size must be at least 16 pixels, got {self.size}")
+        if self.batch_size < 1:
+            raise ConfigError(f"batch-size must be >= 1, got {self.batch_size}")
+        if not self.style_scale > 0:
+            raise ConfigError(f"style-scale must be > 0, got {self.style_scale}")
+        if not 0.0 <= self.alpha <= 1.0:
+            raise ConfigError(f"alpha must be between 0 and 1, got {self.alpha}")
+
+
+@dataclass
+class TrainResult:
+    path: Path
+    steps: int
+    seconds: float
+    history: list[dict[str, Any]]
+    skipped: list[tuple[Path, str]]
+    backbone: str
+
+
+def pad_to_min_side(x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:
+    """Pad images smaller than :data:`MIN_SIDE` px (replicate) so every H x W works;
+    returns the padded batch and the size to crop back to."""
+    h, w = x.shape[-2:]
+    ph, pw = max(0, MIN_SIDE - h), max(0, MIN_SIDE - w)
+    if ph or pw:
+        x = F.pad(x, (0, pw, 0, ph), mode="replicate")
+    return x, (h, w)
+
+
+def finish_output(
+    y: torch.Tensor, content: torch.Tensor, colors: str | None, mask: torch.Tensor | None
+) -> torch.Tensor:
+    """Clamp, then the user's controls: original colours and a region mask
+    ((B, 1, H, W) in [0, 1]; 1 = stylised, 0 = the photo)."""
+    y = y.clamp(0, 1)
+    if colors is not None:
+        y = original_colors(y, content, colors)
+    if mask is not None:
+        y = mask * y + (1 - mask) * content
+    return y
+
+
+def load_mask(mask: ImageInput | torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """A mask image (white = stylise) or tensor -> (1, 1, H, W) in [0, 1] at ``size`` (W, H)."""
+    if isinstance(mask, torch.Tensor):
+        m = mask.float()
+        while m.dim() < 4:
+            m = m.unsqueeze(0)
+        return F.interpolate(m[:, :1], size=(size[1], size[0]), mode="bilinear")
+    img = load_image(mask, name=None).convert("L").resize(size, Image.Resampling.BILINEAR)
+    return pil_to_tensor(img.convert("RGB"))[:, :1]
+
+
+def normalised_weights(weights: Sequence[float] | None, n: int) -> list[float]:
+    """Style-mix weights, checked and summing to 1 (equal weights when None)."""
+    if n == 0:
+        raise ConfigError("at least one style image is needed")
+    w = [1.0] * n if weights is None else [float(v) for v in weights]
+    if len(w) != n:
+        raise ConfigError(f"{len(w)} style weights given for {n} style images")
+    if any(not (v >= 0) or v == float("inf") for v in w) or sum(w) <= 0:
+        raise ConfigError(f"style weights must be finite numbers >= 0, not all 0; got {w}")
+    return [v / sum(w) for v in w]
+
+
+def sample_tiles(images: Sequence[Image.Image], n: int = 4, side: int = 256) -> list[torch.Tensor]:
+    """The first ``n`` training images at ``side`` px, for the sample sheets."""
+    return [pil_to_tensor(resize_long_side(img, side)) for img in images[:n]]
