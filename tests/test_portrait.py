@@ -40,7 +40,8 @@ def test_face_mask_covers_face_and_feathers(shared_data: Path) -> None:
 
 def test_portrait_config_rejects_bad_values() -> None:
     for kw in ({"face_content_weight": -1.0}, {"face_style_weight": float("nan")}, {"keep_identity": 0.0},
-               {"min_face_size": 5.0}):
+               {"min_face_size": 5.0}, {"identity_budget": 0.0}, {"identity_budget": float("nan")},
+               {"identity_budget": -0.2}, {"face_paint": 1.5}, {"face_paint": float("nan")}):
         with pytest.raises(ConfigError):
             PortraitConfig(**kw)
 
@@ -68,14 +69,32 @@ def test_face_aware_run_on_a_small_portrait(portrait_small: Path, shared_data: P
     assert result.image.size == (137, 160)
 
 
-def test_keep_identity_reports_whether_it_was_reached(portrait_small: Path, shared_data: Path, lite0) -> None:
+def test_identity_budget_takes_paint_back_when_it_is_exceeded(portrait_small: Path, shared_data: Path,
+                                                              lite0) -> None:
     st = _stylizer(shared_data / "styles" / "starry_night.jpg", lite0)
-    r = stylize_portrait(st, portrait_small, PortraitConfig(face_pass=False, keep_identity=1e-6,
-                                                            keep_identity_rounds=1))
-    assert r.keep_identity_reached is False
-    assert r.face_content_weight == 2 * PortraitConfig().face_content_weight
-    assert any("not reached" in n for n in r.notes)
-    assert r.result.steps == 15 + 25 + 25  # one extra round at the final scale
+    r = stylize_portrait(st, portrait_small, PortraitConfig(face_pass=False, identity_budget=1e-6, budget_rounds=2))
+    assert r.keep_identity_reached is False and any("over the budget" in n for n in r.notes)
+    assert r.identity_before_last_scale is not None  # measured before the last scale ...
+    assert r.face_paint == 0.0  # ... where the paint was taken back
+    # paint already 0: each extra round doubles the content on the face's features
+    assert r.face_content_weight == 4 * PortraitConfig().face_content_weight
+    assert r.result.steps == 15 + 25 + 2 * 12  # each extra round: half the final scale's iterations
+
+
+def test_a_generous_budget_keeps_the_face_painted(portrait_small: Path, shared_data: Path, lite0) -> None:
+    st = _stylizer(shared_data / "styles" / "starry_night.jpg", lite0)
+    r = stylize_portrait(st, portrait_small, PortraitConfig(face_pass=False, identity_budget=0.95))
+    assert r.keep_identity_reached is True and r.face_paint == 1.0
+    assert r.result.steps == 15 + 25  # no extra round
+    assert r.identity[0] is not None and r.identity[0] <= 0.95
+
+
+def test_face_paint_weights_run_from_the_old_default_to_painted() -> None:
+    cfg = PortraitConfig()
+    assert cfg.weights(0.0) == (cfg.face_content_weight, cfg.face_style_weight, cfg.face_content_weight)
+    skin, style, parts = cfg.weights(1.0)
+    assert skin == 1.0 and style == cfg.painted_face_style and parts == cfg.face_parts_weight
+    assert PortraitConfig(keep_identity=0.3).identity_budget == 0.3  # the older name still works
 
 
 def test_no_face_means_plain_stylisation_with_a_note(tiny_images, lite0) -> None:
@@ -131,8 +150,31 @@ def test_cli_portrait_reports_identity(portrait_small: Path, shared_data: Path, 
 
 def test_cli_portrait_bad_input(tiny_images, tmp_path: Path, capsys) -> None:
     content, style = tiny_images
-    for extra in (["--face-content-weight", "-2"], ["--keep-identity", "0"], ["--background-style", "nope.jpg"]):
+    for extra in (["--face-content-weight", "-2"], ["--keep-identity", "0"], ["--background-style", "nope.jpg"],
+                  ["--identity-budget", "0"], ["--identity-budget", "nan"], ["--identity-budget", "-1"],
+                  ["--face-paint", "2"], ["--preset", "watercolour"]):
         code = main(["stylize", str(content), "-s", str(style), "-o", str(tmp_path / "o.png"), "-q", *extra])
         err = capsys.readouterr().err
         assert code == 2 and len(err.strip().splitlines()) == 1, (extra, err)
         assert not (tmp_path / "o.png").exists()
+
+
+def test_sketch_preset_is_grey_same_size_and_keeps_the_person(portrait_small: Path, tmp_path: Path, capsys) -> None:
+    import numpy as np
+
+    from painterly.methods.sketch import SketchConfig, pencil_sketch
+
+    photo = Image.open(portrait_small)
+    sketch = pencil_sketch(photo, SketchConfig(size=None))
+    arr = np.asarray(sketch).astype(int)
+    assert sketch.size == photo.size
+    assert (arr[..., 0] == arr[..., 1]).all() and (arr[..., 1] == arr[..., 2]).all()  # grey
+    assert arr.mean() > 150 and arr.min() < 60  # paper with dark pencil lines
+    out = tmp_path / "sketch.png"
+    code = main(["stylize", str(portrait_small), "--preset", "sketch", "-o", str(out)])  # no --style needed
+    err = capsys.readouterr().err
+    assert code == 0 and "pencil sketch" in err, err
+    record = json.loads(out.with_suffix(".json").read_text())
+    assert record["preset"] == "sketch" and record["identity_distance"][0] < 0.6
+    code = main(["stylize", str(portrait_small), "-o", str(tmp_path / "x.png")])  # neither style nor preset
+    assert code == 2 and "--style" in capsys.readouterr().err

@@ -12,7 +12,7 @@ from PIL import Image, ImageDraw, ImageFont
 from painterly.files import atomic_path
 from painterly.image.io import save_image
 
-__all__ = ["contact_sheet", "loss_curve"]
+__all__ = ["contact_sheet", "grid_sheet", "loss_curve"]
 
 
 def _atomic_save_fig(fig: Any, path: Path) -> None:
@@ -71,4 +71,40 @@ def contact_sheet(tiles: Sequence[tuple[str, Image.Image]], path: str | os.PathL
             draw.text((x, y + 2), label, fill="black", font=font)
             x += im.width + 8
         y += height + label_h + 8
+    return save_image(sheet, path)
+
+
+def grid_sheet(
+    cells: Sequence[Sequence[tuple[str, Image.Image]]], path: str | os.PathLike, *, title: str = "",
+    row_labels: Sequence[str] = (), col_labels: Sequence[str] = (), height: int = 200,
+) -> Path:
+    """A labelled grid: ``cells[r][c]`` = (caption, image); row and column headings on
+    the left and top. Writes a PNG."""
+    font = ImageFont.load_default()
+    line = 14
+    scaled = [[(cap, im.resize((max(1, round(im.width * height / im.height)), height))) for cap, im in row]
+              for row in cells]
+    col_w = [max(row[c][1].width for row in scaled if c < len(row)) for c in range(max(len(r) for r in scaled))]
+    left = 8 + (max((len(t) for t in row_labels), default=0) * 6 + 8 if row_labels else 0)
+    top = 8 + (line + 4 if title else 0) + (line + 4 if col_labels else 0)
+    cell_h = height + 2 * line + 10
+    sheet = Image.new("RGB", (left + sum(w + 8 for w in col_w), top + len(scaled) * cell_h), "white")
+    draw = ImageDraw.Draw(sheet)
+    if title:
+        draw.text((8, 6), title, fill="black", font=font)
+    x = left
+    for c, w in enumerate(col_w):
+        if c < len(col_labels):
+            draw.text((x, top - line - 2), col_labels[c], fill="black", font=font)
+        x += w + 8
+    for r, row in enumerate(scaled):
+        y = top + r * cell_h
+        if r < len(row_labels):
+            draw.text((8, y + height // 2), row_labels[r], fill="black", font=font)
+        x = left
+        for c, (cap, im) in enumerate(row):
+            sheet.paste(im, (x, y))
+            for i, text in enumerate(cap.split("\n")[:2]):
+                draw.text((x, y + height + 2 + i * line), text, fill="black", font=font)
+            x += col_w[c] + 8
     return save_image(sheet, path)

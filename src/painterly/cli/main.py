@@ -86,6 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     fast_cmd.add_parser(sub)
     train_cmd.add_parser(sub)
+    from painterly.cli import study as study_cmd
+
+    study_cmd.add_parser(sub)
     sub.add_parser("backbones", help="list the loss networks and where their weights come from")
     return parser
 
@@ -138,6 +141,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from painterly.cli import train as train_cmd
 
             return train_cmd.run(args)
+        if args.command == "study":
+            from painterly.cli import study as study_cmd
+
+            return study_cmd.run(args)
         if args.command == "backbones":
             return _list_backbones()
     except PainterlyError as exc:

@@ -51,6 +51,13 @@ def _number(text: str) -> float:
         raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
 
 
+_NO_BUDGET = "none"
+
+
+def _budget(text: str) -> float | str:
+    return _NO_BUDGET if text.lower() in ("none", "off") else _number(text)
+
+
 def _d(name: str) -> str:
     value = getattr(_DEFAULTS, name) if hasattr(_DEFAULTS, name) else getattr(_PORTRAIT_DEFAULTS, name)
     return f" (default: {value})"
@@ -59,8 +66,10 @@ def _d(name: str) -> str:
 def add_parser(sub: Any) -> argparse.ArgumentParser:
     p = sub.add_parser("stylize", help="stylise a photo with one or more paintings (Gatys et al.)")
     p.add_argument("content", help="content image (photo)")
-    p.add_argument("--style", "-s", action="append", required=True,
+    p.add_argument("--style", "-s", action="append",
                    help=f"style image or built-in name ({', '.join(BUILTIN_STYLES)}); repeat to blend several")
+    p.add_argument("--preset", choices=PRESETS,
+                   help="sketch: a grey pencil drawing from the photo alone (no --style needed)")
     p.add_argument("--style-weights", type=_floats, dest="style_blend", help="blend weights, e.g. 0.7,0.3")
     p.add_argument("-o", "--output", required=True, help="output image (.png or .jpg)")
     g = p.add_argument_group("image")
@@ -98,16 +107,25 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     f.add_argument("--face-aware", dest="face_aware", action="store_true", default=None,
                    help="keep faces recognisable (default: on when a face is found)")
     f.add_argument("--no-face-aware", dest="face_aware", action="store_false", help="treat faces like the rest")
+    f.add_argument("--face-paint", type=_number, metavar="P",
+                   help="how painted the face is, 0 (close to the photo) to 1 (painted like the rest, features "
+                        "held)" + _d("face_paint"))
+    f.add_argument("--identity-budget", type=_budget, metavar="D",
+                   help="dlib distance the painting may spend on the face; 'none' to switch the measurements "
+                        "off" + _d("identity_budget"))
+    f.add_argument("--keep-identity", type=_budget, dest="identity_budget", metavar="D",
+                   help="older name of --identity-budget")
     f.add_argument("--face-content-weight", type=_number,
-                   help="content weight multiplier inside the face" + _d("face_content_weight"))
-    f.add_argument("--face-style-weight", type=_number, help="style strength on the face" + _d("face_style_weight"))
+                   help="content weight multiplier on the face at --face-paint 0" + _d("face_content_weight"))
+    f.add_argument("--face-style-weight", type=_number,
+                   help="style strength on the face at --face-paint 0" + _d("face_style_weight"))
+    f.add_argument("--face-parts-weight", type=_number,
+                   help="content weight multiplier on eyes, brows, nose and mouth" + _d("face_parts_weight"))
     f.add_argument("--background-style-weight", type=_number,
                    help="style strength off the face" + _d("background_style_weight"))
     f.add_argument("--background-style", help="a different style image for the background")
     f.add_argument("--selim", action="store_true", default=None,
                    help="portrait style: warp the style's face onto ours and use gain maps (Selim et al. 2016)")
-    f.add_argument("--keep-identity", type=_number, metavar="D",
-                   help="optimise on with a stronger face weight until the identity distance is <= D")
     f.add_argument("--face-pass", dest="face_pass", action="store_true", default=None,
                    help="re-stylise faces at a higher resolution (default: for faces under "
                         f"{_PORTRAIT_DEFAULTS.face_pass_below} px)")
@@ -137,11 +155,18 @@ _PORTRAIT_FIELDS = set(PortraitConfig.__dataclass_fields__)
 
 def portrait_config_from_args(args: argparse.Namespace) -> PortraitConfig:
     given = {k: v for k, v in vars(args).items() if k in _PORTRAIT_FIELDS and v is not None}
+    if given.get("identity_budget") == _NO_BUDGET:
+        given["identity_budget"] = None
     return PortraitConfig(**given)
 
 
+PRESETS = ("sketch",)
+
+
 def _check_paths(args: argparse.Namespace) -> tuple[Path, list[Path]]:
-    args.style = [resolve_style(s) for s in args.style]
+    if not args.style and args.preset is None:
+        raise ConfigError("give a painting with --style (or --preset sketch)")
+    args.style = [resolve_style(s) for s in args.style or []]
     if args.background_style:
         args.background_style = resolve_style(args.background_style)
     out = Path(args.output)
@@ -244,6 +269,35 @@ def _summary(out: Path, portrait: PortraitResult) -> None:
               f"(same person below 0.6)", file=sys.stderr)
 
 
+def _run_sketch(args: argparse.Namespace, out: Path, inputs: list[Path]) -> int:
+    import time
+
+    from painterly.faces.detect import shared_detector
+    from painterly.faces.identity import identity_distance
+    from painterly.files import write_json
+    from painterly.image import load_image, save_image
+    from painterly.methods.sketch import SketchConfig, pencil_sketch
+
+    t0 = time.perf_counter()
+    photo = load_image(args.content)
+    cfg = SketchConfig(**({"size": args.size} if args.size else {}))
+    sketch = pencil_sketch(photo, cfg)
+    save_image(sketch, out, protect=inputs)
+    ids: list[float | None] = []
+    for face in shared_detector(20.0, args.device or "auto")(photo):
+        try:
+            ids.append(round(identity_distance(photo, sketch, face), 4))
+        except Exception:  # a face too small to embed
+            ids.append(None)
+    write_json(out.with_suffix(".json"), {"content": str(args.content), "output": str(out), "preset": "sketch",
+                                          "config": cfg.__dict__, "identity_distance": ids,
+                                          "seconds": round(time.perf_counter() - t0, 3)})
+    dists = ", ".join(f"{d:.3f}" if d is not None else "n/a" for d in ids)
+    print(f"wrote {out} ({sketch.width}x{sketch.height}, pencil sketch) in {time.perf_counter() - t0:.1f} s"
+          + (f"; identity distance input->output: {dists} (same person below 0.6)" if ids else ""), file=sys.stderr)
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from painterly.faces.detect import shared_detector
     from painterly.files import write_json
@@ -251,6 +305,8 @@ def run(args: argparse.Namespace) -> int:
     from painterly.records import run_record
 
     out, inputs = _check_paths(args)
+    if args.preset == "sketch":
+        return _run_sketch(args, out, inputs)
     if args.snapshot_every < 0:
         raise ConfigError("--snapshot-every must be >= 0")
     config = config_from_args(args)

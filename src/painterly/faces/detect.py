@@ -7,7 +7,6 @@ Coordinates are pixels of the input image, (x, y) with x to the right, y down.
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
 from functools import lru_cache
 
 import numpy as np
@@ -16,51 +15,12 @@ import torch.nn.functional as F
 from PIL import Image
 
 from painterly.device import resolve_device
+from painterly.faces.face import Face, Landmarks
 from painterly.faces.mtcnn import ONet, PNet, RNet, load_mtcnn_weights
+from painterly.faces.plausible import DEFAULT_CHECK, FaceCheck, plausible_faces
 from painterly.image.io import ImageInput, load_image
 
 __all__ = ["Face", "FaceDetector", "Landmarks", "box_iou", "detect", "nms", "shared_detector"]
-
-
-@dataclass(frozen=True)
-class Landmarks:
-    """Five facial landmarks as (x, y) pixels. "left"/"right" are as seen in the image."""
-
-    left_eye: tuple[float, float]
-    right_eye: tuple[float, float]
-    nose: tuple[float, float]
-    mouth_left: tuple[float, float]
-    mouth_right: tuple[float, float]
-
-    def as_array(self) -> np.ndarray:
-        """(5, 2) float array in the field order."""
-        return np.array([self.left_eye, self.right_eye, self.nose, self.mouth_left, self.mouth_right], dtype=np.float64)
-
-
-@dataclass(frozen=True)
-class Face:
-    """One detected face: box (x1, y1, x2, y2) in pixels, score in [0, 1], landmarks."""
-
-    box: tuple[float, float, float, float]
-    score: float
-    landmarks: Landmarks
-
-    @property
-    def width(self) -> float:
-        return self.box[2] - self.box[0]
-
-    @property
-    def height(self) -> float:
-        return self.box[3] - self.box[1]
-
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
-
-    def moved(self, sx: float = 1.0, sy: float = 1.0, dx: float = 0.0, dy: float = 0.0) -> Face:
-        """This face in another frame: coordinates shifted by (dx, dy), then scaled by (sx, sy)."""
-        pts = [((x + dx) * sx, (y + dy) * sy) for x, y in self.landmarks.as_array().tolist()]
-        x1, y1, x2, y2 = self.box
-        return Face(((x1 + dx) * sx, (y1 + dy) * sy, (x2 + dx) * sx, (y2 + dy) * sy), self.score, Landmarks(*pts))
 
 
 def box_iou(a: torch.Tensor, b: torch.Tensor, method: str = "union") -> torch.Tensor:
@@ -144,8 +104,11 @@ class FaceDetector:
         thresholds: tuple[float, float, float] = (0.6, 0.7, 0.8),
         scale_factor: float = 0.709,
         device: str | torch.device = "auto",
+        check: FaceCheck | None = DEFAULT_CHECK,
     ) -> None:
         self.min_face_size = float(min_face_size)
+        self.check = check  # None: every box the cascade keeps, false faces included
+        self.rejected: list[tuple[Face, str]] = []  # the last call's boxes the check turned down
         self.thresholds = thresholds
         self.scale_factor = scale_factor
         self.device = resolve_device(device)
@@ -165,8 +128,20 @@ class FaceDetector:
             side *= self.scale_factor
         return out
 
-    @torch.no_grad()
     def __call__(self, image: ImageInput) -> list[Face]:
+        """Faces in ``image``, best score first; boxes that fail the plausibility check
+        (:mod:`painterly.faces.plausible`) are left out and kept in :attr:`rejected`."""
+        pil = load_image(image)
+        faces = self.candidates(pil)
+        if self.check is None:
+            self.rejected = []
+            return faces
+        kept, self.rejected = plausible_faces(faces, np.asarray(pil), self.check)
+        return kept
+
+    @torch.no_grad()
+    def candidates(self, image: ImageInput) -> list[Face]:
+        """Every box the MTCNN cascade keeps, without the plausibility check."""
         pil = load_image(image)
         arr = torch.from_numpy(np.asarray(pil, dtype=np.float32).copy()).permute(2, 0, 1)[None]
         x = ((arr - 127.5) / 128.0).to(self.device)

@@ -16,7 +16,7 @@ from __future__ import annotations
 import logging
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -44,9 +44,13 @@ from painterly.losses import Objective, SpatialControl, Targets, get_statistic
 from painterly.methods.config import GatysConfig
 from painterly.methods.optimize import optimize
 
-__all__ = ["StylizeResult", "Stylizer", "stylize"]
+__all__ = ["SpatialSchedule", "StylizeResult", "Stylizer", "stylize"]
 
 logger = logging.getLogger("painterly")
+
+
+# (scale index, number of scales, the image the scale starts from) -> spatial control or None (keep)
+SpatialSchedule = Callable[[int, int, torch.Tensor], "SpatialControl | None"]
 
 
 @dataclass
@@ -105,6 +109,20 @@ class Stylizer:
         self.layer_weights = cfg.resolved_layer_weights(len(self.style_layers))
         self.statistic = get_statistic(cfg.statistic)
         self._target_cache: dict[tuple[Any, ...], Targets] = {}
+
+    # the fields style targets depend on; the others (weights, schedule) leave them as they are
+    TARGET_FIELDS = ("style_scale", "style_blend", "backbone", "weights", "pooling", "style_layers", "statistic",
+                     "original_colors", "device")
+
+    def with_config(self, config: GatysConfig) -> Stylizer:
+        """A stylizer for the same styles with ``config``; it shares this one's backbone,
+        and its style targets too when ``config`` differs only in fields that do not
+        change them (weights, iterations, schedule): a study computes them once."""
+        other = Stylizer(self.style_images, config, backbone=self.backbone)
+        other.choice = self.choice
+        if all(getattr(config, f) == getattr(self.config, f) for f in self.TARGET_FIELDS):
+            other._target_cache = self._target_cache
+        return other
 
     # -- style targets -------------------------------------------------------------
     def style_targets(self, long_side: int, content: torch.Tensor | None = None) -> Targets:
@@ -204,12 +222,15 @@ class Stylizer:
         callback: Callback | None = None,
         spatial: SpatialControl | None = None,
         init: torch.Tensor | None = None,
+        schedule: SpatialSchedule | None = None,
     ) -> StylizeResult:
         """Stylise one image. Ctrl-C returns the best image so far (``interrupted``).
 
         ``spatial`` adds per-pixel content weights and style regions (portraits);
         ``init`` (1, 3, H, W) starts the final scale from that image and skips the
-        coarser scales (used to continue a run).
+        coarser scales (used to continue a run). ``schedule(scale, n_scales, image)`` is
+        called before each scale with the image that scale starts from (1, 3, h, w) and
+        may return a new spatial control for it (portraits adapt to what they measure).
         """
         cfg = self.config
         # a generator of our own: a run never reseeds the caller's (or another thread's) global RNG
@@ -244,7 +265,6 @@ class Stylizer:
                 content_s = prepared_full
                 if (sh, sw) != (h, w):
                     content_s = F.interpolate(prepared_full, size=(sh, sw), mode="area")
-                objective, objective_size = self.objective(content_s, spatial), (sh, sw)
                 if image is None and init is None:
                     image = self._init_image(content_s, generator)
                 elif image is None:
@@ -255,6 +275,9 @@ class Stylizer:
                 if image.shape[-2:] != (sh, sw):
                     image = F.interpolate(image, size=(sh, sw), mode="bicubic", align_corners=False).clamp(0, 1)
                 best = image.detach().clone()
+                if schedule is not None:
+                    spatial = schedule(si, len(scales), image) or spatial
+                objective, objective_size = self.objective(content_s, spatial), (sh, sw)
 
                 def on_step(x: torch.Tensor, terms: dict[str, float], si: int = si, sh: int = sh, sw: int = sw) -> None:
                     nonlocal step

@@ -26,7 +26,7 @@ from painterly.events import Callback
 from painterly.faces.detect import Face, FaceDetector, shared_detector
 from painterly.faces.face_pass import PORTRAIT_FACE_PASS, FacePass
 from painterly.faces.identity import embed, identity_distance, similarity_transform
-from painterly.faces.masks import face_mask
+from painterly.faces.masks import face_mask, face_parts_mask
 from painterly.image import ImageInput, load_image, pil_to_tensor, scaled_size, tensor_to_pil
 from painterly.losses import SpatialControl, StyleRegion
 from painterly.methods.gatys import Stylizer, StylizeResult
@@ -38,32 +38,62 @@ logger = logging.getLogger("painterly")
 
 @dataclass(kw_only=True)
 class PortraitConfig:
-    """Face-aware options (the CLI's ``--face-*`` flags).
+    """Face-aware options (the CLI's ``--face-*`` flags). Weights are non-negative.
 
-    ``face_aware``: None = on when a face is found. Weights are non-negative.
+    ``face_aware``: None = on when a face is found. ``face_paint`` (0..1): how painted
+    the face is. At 0 the face keeps close to the photo (content x
+    ``face_content_weight``, style x ``face_style_weight``: the pre-0.2 default); at 1
+    the skin, hair and outline take the style like the rest of the picture
+    (``painted_face_style``) while the eyes, brows, nose and mouth keep their content
+    weight (``face_parts_weight``), so the features stay where they are.
+    ``identity_budget``: the dlib distance the painting may spend. It is measured
+    before the last scale (the face paint is lowered there if the coarse result
+    already spends too much) and at the end (extra rounds with less paint, at most
+    ``budget_rounds``, while a face is over). None: no measurement-driven changes.
     """
 
     face_aware: bool | None = None
-    face_content_weight: float = 4.0  # content-loss multiplier inside the face mask
-    face_style_weight: float = 0.5  # style strength on the face
+    face_paint: float = 1.0
+    identity_budget: float | None = 0.35
+    budget_rounds: int = 3
+    face_content_weight: float = 4.0  # content-loss multiplier on the face at face_paint 0
+    face_style_weight: float = 0.5  # style strength on the face at face_paint 0
+    painted_face_style: float = 1.0  # style strength on the face at face_paint 1
+    face_parts_weight: float = 4.0  # content-loss multiplier on eyes, brows, nose and mouth
     background_style_weight: float = 1.0  # style strength elsewhere
     background_style: str | None = None  # another style image for the background
     selim: bool = False  # portrait style: gain maps from the style face warped onto ours
-    keep_identity: float | None = None  # optimise on until the identity distance is <= this
-    keep_identity_rounds: int = 3
+    keep_identity: float | None = None  # the older name of identity_budget (when given, it wins)
     face_pass: bool | None = None  # None = automatic for faces under face_pass_below px
     face_pass_below: int = 128
     min_face_size: float = 20.0
 
     def __post_init__(self) -> None:
-        for name in ("face_content_weight", "face_style_weight", "background_style_weight"):
+        for name in ("face_content_weight", "face_style_weight", "background_style_weight", "painted_face_style",
+                     "face_parts_weight"):
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or not np.isfinite(v) or v < 0:
                 raise ConfigError(f"{name.replace('_', '-')} must be a finite number >= 0, got {v!r}")
-        if self.keep_identity is not None and not (self.keep_identity > 0):
-            raise ConfigError(f"keep-identity must be > 0, got {self.keep_identity}")
+        if not isinstance(self.face_paint, (int, float)) or not 0.0 <= self.face_paint <= 1.0:
+            raise ConfigError(f"face-paint must be between 0 and 1, got {self.face_paint!r}")
+        if self.keep_identity is not None:
+            if not (self.keep_identity > 0) or not np.isfinite(self.keep_identity):
+                raise ConfigError(f"keep-identity must be a finite number > 0, got {self.keep_identity}")
+            self.identity_budget = self.keep_identity
+        budget = self.identity_budget
+        if budget is not None and (not (budget > 0) or not np.isfinite(budget)):
+            raise ConfigError(f"identity-budget must be a finite number > 0, got {self.identity_budget}")
+        if self.budget_rounds < 0:
+            raise ConfigError(f"budget-rounds must be >= 0, got {self.budget_rounds}")
         if self.min_face_size < 12:
             raise ConfigError(f"min-face-size must be at least 12 pixels, got {self.min_face_size}")
+
+    def weights(self, paint: float) -> tuple[float, float, float]:
+        """(content on the skin, style on the face, content on the features) at ``paint``."""
+        skin = (1 - paint) * self.face_content_weight + paint * 1.0
+        style = (1 - paint) * self.face_style_weight + paint * self.painted_face_style
+        parts = max(skin, (1 - paint) * self.face_content_weight + paint * self.face_parts_weight)
+        return skin, style, parts
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -76,8 +106,10 @@ class PortraitResult:
     identity: list[float | None]  # per face, input vs output embedding distance
     face_aware: bool
     notes: list[str] = field(default_factory=list)
-    keep_identity_reached: bool | None = None
-    face_content_weight: float | None = None  # the weight finally used
+    keep_identity_reached: bool | None = None  # every face within the identity budget (None: no budget)
+    face_content_weight: float | None = None  # the content multiplier finally used on the face's features
+    face_paint: float | None = None  # the face paint finally used
+    identity_before_last_scale: float | None = None  # what the identity budget saw there (worst face)
 
     @property
     def image(self) -> Image.Image:
@@ -116,28 +148,90 @@ def _warp_style_face(style: Image.Image, target: Face, size: tuple[int, int], de
     return style.transform(size, Image.Transform.AFFINE, tuple(m.flatten()), Image.Resampling.BILINEAR)
 
 
+@dataclass
+class _FaceMasks:
+    """The face ellipses and the features inside them (1, 1, H, W), at one size."""
+
+    face: torch.Tensor
+    parts: torch.Tensor
+
+    @staticmethod
+    def of(faces: Sequence[Face], h: int, w: int, device: torch.device | str) -> _FaceMasks:
+        face = face_mask(faces, h, w, device=device)
+        return _FaceMasks(face, face_parts_mask(faces, h, w, device=device) * face)
+
+
 def _spatial(
-    mask: torch.Tensor, pcfg: PortraitConfig, face_weight: float,
-    background: Stylizer | None, gain: tuple[torch.Tensor, torch.Tensor, float, float] | None,
+    masks: _FaceMasks, pcfg: PortraitConfig, paint: float, boost: float = 1.0,
+    background: Stylizer | None = None, gain: tuple[torch.Tensor, torch.Tensor, float, float] | None = None,
 ) -> SpatialControl:
+    """Content weights and style regions for a face paint of ``paint``; ``boost``
+    multiplies the content on the face (extra rounds once the paint is 0)."""
+    skin, face_style, parts = pcfg.weights(paint)
+    skin, parts = skin * boost, parts * boost
+    mask = masks.face
+    content_map = 1.0 + (skin - 1.0) * mask + (parts - skin) * masks.parts
     if background is not None:
         # two styles: the face keeps the main style, the rest matches the background style
         regions: tuple[StyleRegion, ...] = (
-            StyleRegion(mask, pcfg.face_style_weight, None),
+            StyleRegion(mask, face_style, None),
             StyleRegion(1.0 - mask, pcfg.background_style_weight, background),
         )
     else:
         # one style, its statistics taken over position weights: the face takes part in
-        # them with face_style_weight, the rest with background_style_weight. Matching
+        # them with its style strength, the rest with background_style_weight. Matching
         # the face region alone to the painting's statistics would recolour the skin.
-        top = max(pcfg.face_style_weight, pcfg.background_style_weight, 1e-8)
-        weights = (pcfg.background_style_weight * (1.0 - mask) + pcfg.face_style_weight * mask) / top
+        top = max(face_style, pcfg.background_style_weight, 1e-8)
+        weights = (pcfg.background_style_weight * (1.0 - mask) + face_style * mask) / top
         regions = (StyleRegion(weights.clamp_min(1e-3), top, None),)
-    return SpatialControl(content_weight_map=1.0 + (face_weight - 1.0) * mask, style_regions=regions, content_gain=gain)
+
+    return SpatialControl(content_weight_map=content_map, style_regions=regions, content_gain=gain)
+
+
+def _worst(ids: Sequence[float | None]) -> float | None:
+    known = [d for d in ids if d is not None]
+    return max(known) if known else None
+
+
+class _BudgetSchedule:
+    """Before the last scale, measure the identity the coarse scales have spent (on
+    the image the last scale starts from) and lower the face paint when it is already
+    near the budget: the last scale then holds the features harder. dlib only
+    measures here; it is never part of the objective."""
+
+    def __init__(self, pcfg: PortraitConfig, photo: Image.Image, faces: Sequence[Face], spatial_for: Any) -> None:
+        self.pcfg, self.photo, self.faces, self.spatial_for = pcfg, photo, list(faces), spatial_for
+        self.paint = pcfg.face_paint
+        self.measured: float | None = None
+        self.coarse_size: tuple[int, int] | None = None  # (W, H) of the scale before the last
+
+    def __call__(self, scale: int, n_scales: int, image: torch.Tensor) -> SpatialControl | None:
+        budget = self.pcfg.identity_budget
+        if scale == n_scales - 2:
+            self.coarse_size = (image.shape[-1], image.shape[-2])
+        if budget is None or scale != n_scales - 1 or n_scales < 2 or self.paint == 0 or self.coarse_size is None:
+            return None
+        # the image comes up from the coarser scale, blurred: compare it with the photo
+        # blurred the same way, or the blur alone would count as lost identity
+        size = (image.shape[-1], image.shape[-2])
+        reference = self.photo.resize(self.coarse_size, Image.Resampling.BOX).resize(size, Image.Resampling.BICUBIC)
+        self.measured = _worst(_IdentityMeter(reference, self.faces)(tensor_to_pil(image)))
+        if self.measured is None:
+            return None
+        # measured here, the distance ran 1.2-1.6x the final one (obama*, biden2 x the_scream
+        # at face paint 1), so only a coarse result far over the budget loses paint here;
+        # the final measurement and its extra rounds hold the budget
+        spent = self.measured / budget
+        if spent > 1.6:
+            self.paint = max(0.0, self.paint * (1.0 - min(1.0, (spent - 1.6) / 0.8)))
+            logger.info("identity distance %.3f before the last scale (budget %.2f): face paint %.2f",
+                        self.measured, budget, self.paint)
+        return self.spatial_for(self.paint, 1.0)
 
 
 def _face_pass(
     stylizer: Stylizer, content: Image.Image, result: StylizeResult, faces_out: Sequence[Face], pcfg: PortraitConfig,
+    paint: float,
 ) -> int:
     """Re-stylise the regions around small faces (every face with ``face_pass=True``)
     at a higher resolution, face-aware, and blend them in; returns how many."""
@@ -145,8 +239,8 @@ def _face_pass(
     def restyle(crop: torch.Tensor, face: Face) -> torch.Tensor:
         sub = Stylizer(stylizer.style_images, stylizer.config.replace(size=max(crop.shape[-2:])),
                        backbone=stylizer.backbone)
-        mask = face_mask([face], crop.shape[-2], crop.shape[-1], device=stylizer.device)
-        return sub.stylize(crop, spatial=_spatial(mask, pcfg, pcfg.face_content_weight, None, None)).tensor
+        masks = _FaceMasks.of([face], crop.shape[-2], crop.shape[-1], stylizer.device)
+        return sub.stylize(crop, spatial=_spatial(masks, pcfg, paint)).tensor
 
     face_pass = FacePass(PORTRAIT_FACE_PASS.replace(below=pcfg.face_pass_below), device=stylizer.device)
     source = pil_to_tensor(content)
@@ -183,33 +277,37 @@ def _plain(
     return PortraitResult(result, faces_final, ids, False, notes)
 
 
-def _keep_identity(
+def _within_budget(
     stylizer: Stylizer, image: Image.Image, result: StylizeResult, ids: list[float | None],
-    measure: _IdentityMeter, mask: torch.Tensor, pcfg: PortraitConfig, spatial_for: Any,
-    callback: Callback | None,
-) -> tuple[StylizeResult, list[float | None], float, str]:
-    """Optimise on, each round with twice the content weight on the face and half its
-    share of the style, until every face is within ``keep_identity`` (or rounds run out)."""
-    assert pcfg.keep_identity is not None
-    weight, rounds, round_cfg = pcfg.face_content_weight, 0, pcfg
-    while (any(d is None or d > pcfg.keep_identity for d in ids) and rounds < pcfg.keep_identity_rounds
+    measure: _IdentityMeter, pcfg: PortraitConfig, paint: float, spatial_for: Any, callback: Callback | None,
+) -> tuple[StylizeResult, list[float | None], float, float, str]:
+    """While a face is over the budget: optimise on from the result, each round with
+    half a step less paint (at 0: twice the content on the face). Returns the result,
+    the distances, the paint and content boost used, and a note."""
+    assert pcfg.identity_budget is not None
+    budget, rounds, boost = pcfg.identity_budget, 0, 1.0
+    # a round continues from the result: half the final scale's iterations do
+    rounds_stylizer = stylizer.with_config(stylizer.config.replace(iterations=max(1, stylizer.config.iterations // 2)))
+    while (any(d is None or d > budget for d in ids) and rounds < pcfg.budget_rounds
            and not result.interrupted):
         rounds += 1
-        weight *= 2.0
-        round_cfg = dataclasses.replace(round_cfg, face_style_weight=round_cfg.face_style_weight / 2)
-        logger.info("identity distance %s > %.3g: round %d with face content weight %.3g",
-                    ", ".join(f"{d:.3f}" if d is not None else "?" for d in ids), pcfg.keep_identity, rounds, weight)
-        more = stylizer.stylize(image, callback=callback, spatial=spatial_for(round_cfg, weight), init=result.tensor)
+        if paint > 0:
+            paint = max(0.0, paint - 0.5)
+        else:
+            boost *= 2.0
+        logger.info("identity distance %s > %.3g: round %d with face paint %.2f, face content x%.3g",
+                    ", ".join(f"{d:.3f}" if d is not None else "?" for d in ids), budget, rounds, paint, boost)
+        more = rounds_stylizer.stylize(image, callback=callback, spatial=spatial_for(paint, boost), init=result.tensor)
         more.history = result.history + more.history
         more.steps += result.steps
         more.elapsed += result.elapsed
         result = more
         ids = measure(result.image)
-    reached = all(d is not None and d <= pcfg.keep_identity for d in ids)
-    msg = (f"identity distance {'reached' if reached else 'not reached'}: "
-           f"{', '.join(f'{d:.3f}' if d is not None else '?' for d in ids)} vs target {pcfg.keep_identity} "
-           f"after {rounds} extra round{'s' if rounds != 1 else ''}")
-    return result, ids, weight, msg
+    reached = all(d is not None and d <= budget for d in ids)
+    msg = (f"identity distance {'within' if reached else 'over'} the budget: "
+           f"{', '.join(f'{d:.3f}' if d is not None else '?' for d in ids)} vs {budget} "
+           f"after {rounds} extra round{'s' if rounds != 1 else ''} (face paint {paint:.2f})")
+    return result, ids, paint, boost, msg
 
 
 def stylize_portrait(
@@ -221,7 +319,8 @@ def stylize_portrait(
     detector: FaceDetector | None = None,
     faces: Sequence[Face] | None = None,
 ) -> PortraitResult:
-    """Stylise ``content`` with ``stylizer``'s style, keeping faces recognisable.
+    """Stylise ``content`` with ``stylizer``'s style: faces painted as far as
+    ``pcfg.face_paint`` and the identity budget allow.
 
     ``faces`` (in ``content``'s pixels) skips detection when the caller has them.
     """
@@ -239,31 +338,36 @@ def stylize_portrait(
     if not faces or pcfg.face_aware is False:
         return _plain(stylizer, image, faces, pcfg, detector, callback, notes)
 
-    mask = face_mask(faces_out, h, w, device=stylizer.device)
+    masks = _FaceMasks.of(faces_out, h, w, stylizer.device)
     background = None
     if pcfg.background_style:
         background = Stylizer([pcfg.background_style], stylizer.config, backbone=stylizer.backbone)
     gain = None
     if pcfg.selim:
         warped = _warp_style_face(stylizer.style_images[0], faces_out[0], (w, h), detector)
-        gain = (pil_to_tensor(warped, stylizer.device), mask, 0.7, 5.0)
+        gain = (pil_to_tensor(warped, stylizer.device), masks.face, 0.7, 5.0)
 
-    def spatial_for(cfg: PortraitConfig, weight: float) -> SpatialControl:
-        return _spatial(mask, cfg, weight, background, gain)
+    def spatial_for(paint: float, boost: float) -> SpatialControl:
+        return _spatial(masks, pcfg, paint, boost, background, gain)
 
-    result = stylizer.stylize(image, callback=callback, spatial=spatial_for(pcfg, pcfg.face_content_weight))
-    measure = _IdentityMeter(image.resize(result.image.size, Image.Resampling.LANCZOS), faces_out)
+    measure = _IdentityMeter(image.resize((w, h), Image.Resampling.LANCZOS), faces_out)
+    schedule = _BudgetSchedule(pcfg, image.resize((w, h), Image.Resampling.LANCZOS), faces_out, spatial_for)
+    result = stylizer.stylize(image, callback=callback, spatial=spatial_for(pcfg.face_paint, 1.0), schedule=schedule)
+    paint, boost = schedule.paint, 1.0
     do_pass = pcfg.face_pass if pcfg.face_pass is not None else any(
         fo.width < pcfg.face_pass_below for fo in faces_out)
     if do_pass and not result.interrupted:
-        passed = _face_pass(stylizer, image, result, faces_out, pcfg)
+        passed = _face_pass(stylizer, image, result, faces_out, pcfg, paint)
         notes.append(f"face pass: re-stylised {passed} face region(s) at a higher resolution")
-    ids = measure(result.image)
-    reached, weight = None, pcfg.face_content_weight
-    if pcfg.keep_identity is not None:
-        result, ids, weight, msg = _keep_identity(stylizer, image, result, ids, measure, mask, pcfg, spatial_for,
-                                                  callback)
-        reached = msg.startswith("identity distance reached")
+    ids = measure(result.image) if result.image.size == (w, h) else _IdentityMeter(
+        image.resize(result.image.size, Image.Resampling.LANCZOS),
+        [f.moved(result.image.width / w, result.image.height / h) for f in faces_out])(result.image)
+    reached = None
+    if pcfg.identity_budget is not None:
+        result, ids, paint, boost, msg = _within_budget(stylizer, image, result, ids, measure, pcfg, paint,
+                                                        spatial_for, callback)
+        reached = msg.startswith("identity distance within")
         notes.append(msg)
         logger.info("%s", msg)
-    return PortraitResult(result, faces_out, ids, True, notes, reached, weight)
+    parts_weight = pcfg.weights(paint)[2] * boost
+    return PortraitResult(result, faces_out, ids, True, notes, reached, parts_weight, paint, schedule.measured)

@@ -29,14 +29,17 @@ from painterly.errors import ConfigError, PainterlyError
 from painterly.image.color import check_original_colors
 from painterly.methods.config import GatysConfig
 from painterly.methods.feedforward.common import FastOptions
+from painterly.methods.portrait import PortraitConfig
 from painterly.styles import BUILTIN_STYLES, builtin_style_path
 from painterly.web.jobs import Job, JobManager, QueueFullError
+from painterly.web.runner import PORTRAIT_OPTIONS, PRESETS, job_runner
 
 __all__ = ["ServerSettings", "create_app"]
 
 logger = logging.getLogger("painterly")
 _DEFAULTS = GatysConfig()  # form defaults come from the library, as the CLI's do
 _FAST = FastOptions()
+_PORTRAIT = PortraitConfig()
 STATIC = Path(__file__).resolve().parent / "static"
 
 
@@ -87,42 +90,12 @@ async def _read_upload(upload: UploadFile, what: str, settings: ServerSettings) 
     return data
 
 
-def _run_job(settings: ServerSettings) -> Any:
-    """The worker body: one stylisation, progress through ``on_progress``."""
-    cache: dict[str, Any] = {}
-
-    def run(job: Job, job_dir: Path, on_progress: Any) -> None:
-        from painterly import Stylizer, create_backbone
-        from painterly.files import write_json
-        from painterly.image import save_image
-        from painterly.methods.portrait import PortraitConfig, stylize_portrait
-        from painterly.records import run_record
-
-        opts = dict(job.options)
-        if "backbone" not in cache:
-            cache["backbone"] = create_backbone("auto")
-        styles = sorted(job_dir.glob("style_*.png"))
-        face_aware = opts.pop("face_aware", None)
-        cfg = GatysConfig(device=settings.device, **opts)
-        stylizer = Stylizer([str(p) for p in styles], cfg, backbone=cache["backbone"])
-        pconfig = PortraitConfig(face_aware=face_aware)
-        result = stylize_portrait(stylizer, job_dir / "content.png", pconfig, callback=on_progress)
-        job.identity = result.identity
-        job.losses = result.result.losses
-        save_image(result.image, job_dir / "result.png")
-        write_json(job_dir / "record.json", run_record(result, stylizer, content="content.png",
-                                                       styles=[p.name for p in styles], output="result.png",
-                                                       portrait_config=pconfig))
-
-    return run
-
-
 def create_app(settings: ServerSettings, manager: JobManager | None = None) -> FastAPI:
     """The FastAPI app: the page, built-in styles, stylisation jobs, fast previews and
     face detection (each group of routes added by its own function below)."""
     jobs = manager or JobManager(settings.data_dir, concurrency=settings.concurrency,
                                  queue_size=settings.queue_size, retention_s=settings.retention_s,
-                                 runner=_run_job(settings))
+                                 runner=job_runner(settings.device))
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
@@ -183,6 +156,8 @@ def _job_routes(app: FastAPI, jobs: JobManager, settings: ServerSettings) -> Non
         iterations: Annotated[int | None, Form(ge=0)] = None,
         original_colors: Annotated[str | None, Form()] = None,
         face_aware: Annotated[bool | None, Form()] = None,
+        face_paint: Annotated[float, Form(ge=0, le=1)] = _PORTRAIT.face_paint,
+        preset: Annotated[str | None, Form(description="'sketch': a pencil sketch, no painting needed")] = None,
     ) -> JSONResponse:
         """Queue a stylisation. 202 with the job; 400 bad input; 413 too large; 429 queue full."""
         if size > settings.max_size:
@@ -192,7 +167,9 @@ def _job_routes(app: FastAPI, jobs: JobManager, settings: ServerSettings) -> Non
                                      f"{settings.max_iterations}")
         _check_colors(original_colors)
         uploads = [s for s in (style or []) if s.filename]
-        if not uploads and not style_name:
+        if preset not in (None, "", *PRESETS):
+            raise HTTPException(400, f"unknown preset {preset!r}; choose from {', '.join(PRESETS)}")
+        if not uploads and not style_name and not preset:
             raise HTTPException(400, "give a style image or a built-in style_name")
         if style_name and style_name not in BUILTIN_STYLES:
             raise HTTPException(400, f"unknown style_name {style_name!r}; see /api/styles")
@@ -212,8 +189,11 @@ def _job_routes(app: FastAPI, jobs: JobManager, settings: ServerSettings) -> Non
             options["original_colors"] = original_colors
         if face_aware is not None:
             options["face_aware"] = face_aware
+        options["face_paint"] = face_paint
+        if preset:
+            options["preset"] = preset
         try:
-            GatysConfig(**{k: v for k, v in options.items() if k != "face_aware"})
+            GatysConfig(**{k: v for k, v in options.items() if k not in (*PORTRAIT_OPTIONS, "preset")})
         except ConfigError as exc:
             raise HTTPException(400, str(exc)) from None
         job_id = jobs.new_id()

@@ -44,6 +44,8 @@ async function start() {
   for (const k of ["style_weight", "size", "content_weight", "tv_weight"]) form.append(k, $(k).value);
   if ($("original_colors").checked) form.append("original_colors", "luminance");
   form.append("face_aware", $("face_aware").checked ? "true" : "false");
+  form.append("face_paint", $("face_paint").value);
+  if ($("preset").value) form.append("preset", $("preset").value);
   $("go").disabled = true; $("download").hidden = true; $("identity").textContent = "";
   $("status").textContent = "uploading";
   let res;
