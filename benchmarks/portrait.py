@@ -69,8 +69,16 @@ def main() -> None:
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", help="write every row here")
     p.add_argument("--sheet", help="write photo / old / new / plain side by side for each face here (PNG)")
+    p.add_argument("--save-dir", help="save every output here as PHOTO_STYLE_MODE.png")
     p.add_argument("--no-detection-timing", action="store_true")
+    p.add_argument("--compose", metavar="DIR", help="no runs: compose --sheet from a --save-dir of an earlier run, "
+                   "for the --pairs given (photo:style,...), with the faces zoomed in")
+    p.add_argument("--pairs", default="obama.jpg:starry_night,biden2.jpg:the_scream,obama2.jpg:frida_kahlo,"
+                                      "two_people.jpg:woman_in_peasant_dress_cropped")
     args = p.parse_args()
+    if args.compose:
+        _compose(Path(args.compose), args.pairs.split(","), args.sheet or "docs/portraits.png")
+        return
 
     from _judge import MobileNetV2Judge
     from painterly import GatysConfig, Stylizer, create_backbone
@@ -132,6 +140,9 @@ def main() -> None:
                                         mode="area")
                 whole = judge.style_distance(out, style_r)
                 tiles.append((mode, res.image))
+                if args.save_dir:
+                    Path(args.save_dir).mkdir(parents=True, exist_ok=True)
+                    res.image.save(Path(args.save_dir) / f"{f.stem}_{style_name}_{mode}.png")
                 sx, sy = out.shape[-1] / img.width, out.shape[-2] / img.height
                 for i, (face, d) in enumerate(zip(faces, res.identity, strict=False)):
                     box = face.moved(sx, sy).box
@@ -175,6 +186,30 @@ def _summary(rows: list[dict], target: float) -> None:
             t = [r["seconds"] / base[k]["seconds"] for r in rs if (k := (r["photo"], r["style"], r["face"])) in base]
             line += f"; time vs old: median {statistics.median(t):.2f}x, total {sum(r['seconds'] for r in rs):.0f} s"
         print(line)
+
+
+def _compose(folder: Path, pairs: list[str], path: str) -> None:
+    """Photo / old / new / plain, whole and with the (first) face zoomed, per pair."""
+    from painterly.faces.detect import detect
+    from painterly.image import load_image
+
+    rows = []
+    for pair in pairs:
+        name, style = pair.split(":")
+        photo = load_image(DATA / "faces" / name)
+        face = detect(photo)[0]
+        stem = Path(name).stem
+        images = [("photo", photo)] + [(m, load_image(folder / f"{stem}_{style}_{m}.png")) for m in ("old", "new",
+                                                                                                     "plain")]
+        zooms = []
+        for label, im in images:
+            s = im.width / photo.width
+            x0, y0, x1, y1 = (v * s for v in face.box)
+            cx, cy, half = (x0 + x1) / 2, (y0 + y1) / 2, 0.8 * max(x1 - x0, y1 - y0)
+            zooms.append((f"{label} (face)", im.crop((int(cx - half), int(cy - half), int(cx + half),
+                                                      int(cy + half)))))
+        rows.append((f"{stem} / {style}", images + zooms))
+    _sheet(rows, path)
 
 
 def _sheet(rows: list[tuple[str, list]], path: str) -> None:

@@ -126,3 +126,19 @@ def test_no_source_file_over_400_lines() -> None:
     lengths = {str(p.relative_to(SRC)): len(p.read_text().splitlines()) for p in PACKAGE.rglob("*.py")}
     long = {name: n for name, n in lengths.items() if n > MAX_LINES}
     assert not long, f"split these files (over {MAX_LINES} lines): {long}"
+
+
+def test_sibling_methods_do_not_import_each_other() -> None:
+    """Gatys optimisation and the feed-forward methods share losses/, methods/config.py and
+    methods/criterion.py, never each other (diffusers' rule for pipelines)."""
+    modules = _modules()
+    gatys_side = {"painterly.methods.gatys", "painterly.methods.portrait", "painterly.methods.study",
+                  "painterly.methods.optimize"}
+    bad = []
+    for name, path in modules.items():
+        targets = {t for t, _attr, _line in _imports(path, name, modules)}
+        if name.startswith("painterly.methods.feedforward") and targets & gatys_side:
+            bad.append(f"{name} imports {sorted(targets & gatys_side)}")
+        if name in gatys_side and any(t.startswith("painterly.methods.feedforward") for t in targets):
+            bad.append(f"{name} imports the feed-forward methods")
+    assert not bad, "\n".join(bad)

@@ -44,7 +44,7 @@ class _Gate:
 @pytest.fixture
 def gated(tmp_path: Path):
     gate = _Gate()
-    settings = ServerSettings(data_dir=tmp_path / "data", queue_size=2, max_upload_bytes=200_000,
+    settings = ServerSettings(rate_per_minute=0, data_dir=tmp_path / "data", queue_size=2, max_upload_bytes=200_000,
                               max_pixels=500_000, max_size=512)
     manager = JobManager(settings.data_dir, concurrency=1, queue_size=2, runner=gate)
     with TestClient(create_app(settings, manager)) as client:
@@ -125,8 +125,11 @@ def test_validation_400_and_413(gated) -> None:
     assert _submit(client, style_name="nope").status_code == 400
     assert client.post("/api/jobs", files={"content": ("c.png", _png(), "image/png")}).status_code == 400
     assert _submit(client, original_colors="purple").status_code == 400
+    assert _submit(client, preset="watercolour").status_code == 400
+    res = _submit(client, face_paint="1.5")  # the schema's range is 0..1
+    assert res.status_code == 400 and "face_paint" in res.json()["detail"]
     assert _submit(client, size=4096).status_code == 413
-    assert _submit(client, size=10).status_code == 422  # below the schema's minimum
+    assert _submit(client, size=10).status_code == 400  # below the schema's minimum: 400, as the README says
     huge = io.BytesIO()
     Image.new("RGB", (800, 800)).save(huge, format="PNG")  # 640k pixels > 500k limit
     res = client.post("/api/jobs", files={"content": ("c.png", huge.getvalue(), "image/png")},
@@ -141,7 +144,7 @@ def test_validation_400_and_413(gated) -> None:
 
 def test_restart_keeps_results_and_fails_interrupted(tmp_path: Path) -> None:
     gate = _Gate()
-    settings = ServerSettings(data_dir=tmp_path / "d", queue_size=4)
+    settings = ServerSettings(rate_per_minute=0, data_dir=tmp_path / "d", queue_size=4)
     manager = JobManager(settings.data_dir, runner=gate)
     with TestClient(create_app(settings, manager)) as client:
         gate.release.set()
@@ -161,7 +164,7 @@ def test_old_results_are_removed(tmp_path: Path) -> None:
     gate = _Gate()
     gate.release.set()
     manager = JobManager(tmp_path / "d", runner=gate, retention_s=60)
-    with TestClient(create_app(ServerSettings(data_dir=tmp_path / "d"), manager)) as client:
+    with TestClient(create_app(ServerSettings(rate_per_minute=0, data_dir=tmp_path / "d"), manager)) as client:
         job_id = _wait(client, _submit(client).json()["id"])["id"]
         assert manager.clean(now=time.time() + 30) == []
         assert manager.clean(now=time.time() + 120) == [job_id]
@@ -170,7 +173,7 @@ def test_old_results_are_removed(tmp_path: Path) -> None:
 
 
 def test_real_job_and_face_endpoint(tmp_path: Path, shared_data: Path) -> None:
-    settings = ServerSettings(data_dir=tmp_path / "real")
+    settings = ServerSettings(rate_per_minute=0, data_dir=tmp_path / "real")
     with TestClient(create_app(settings)) as client:
         files = {"content": ("c.png", _png(64, 48), "image/png")}
         res = client.post("/api/jobs", files=files, data={"style_name": "the_scream", "size": "64",
@@ -184,13 +187,20 @@ def test_real_job_and_face_endpoint(tmp_path: Path, shared_data: Path) -> None:
         record = client.get(f"/api/jobs/{job['id']}/record").json()  # the CLI's OUT.json, built by one function
         assert record["config"]["size"] == 64 and record["final_losses"] == job["losses"]
         assert record["backbone"]["name"] and record["steps"] > 0
+        sketch = client.post("/api/jobs", files={"content": ("c.png", _png(64, 48), "image/png")},
+                             data={"preset": "sketch", "size": "64"})  # no style needed
+        assert sketch.status_code == 202, sketch.text
+        job = _wait(client, sketch.json()["id"], timeout=60)
+        assert job["state"] == "done", job
+        grey = np.asarray(Image.open(io.BytesIO(client.get(f"/api/jobs/{job['id']}/result").content)).convert("RGB"))
+        assert grey.shape == (48, 64, 3) and (grey[..., 0] == grey[..., 2]).all()
         faces = client.post("/api/faces", files={"image": ("t.jpg", (shared_data / "faces" / "two_people.jpg")
                                                            .read_bytes(), "image/jpeg")})
         assert faces.status_code == 200 and len(faces.json()["faces"]) == 2
 
 
 def test_fast_endpoint_returns_a_png(tmp_path: Path) -> None:
-    app = create_app(ServerSettings(data_dir=tmp_path, device="cpu", max_size=64))
+    app = create_app(ServerSettings(rate_per_minute=0, data_dir=tmp_path, device="cpu", max_size=64))
     with TestClient(app) as client:
         names = {m["name"] for m in client.get("/api/fast/models").json()}
         assert {"starry_night", "adain"} <= names
@@ -208,4 +218,42 @@ def test_fast_endpoint_returns_a_png(tmp_path: Path) -> None:
         assert r.status_code == 400
         r = client.post("/api/fast", files={"content": ("c.png", _png(), "image/png")},
                         data={"style_name": "the_scream", "alpha": "2"})
-        assert r.status_code == 422
+        assert r.status_code == 400  # a bad field is 400, never 422
+
+
+def test_headers_offline_docs_token_and_rate_limit(tmp_path: Path, shared_data: Path) -> None:
+    settings = ServerSettings(rate_per_minute=0, data_dir=tmp_path / "d", token="s3cret")
+    with TestClient(create_app(settings)) as client:
+        page = client.get("/")
+        assert page.headers["x-content-type-options"] == "nosniff" and page.headers["x-frame-options"] == "DENY"
+        assert "frame-ancestors 'none'" in page.headers["content-security-policy"]
+        docs = client.get("/docs").text
+        assert "/static-offline-docs/swagger-ui-bundle.js" in docs and "cdn" not in docs.lower()
+        assert client.get("/static-offline-docs/swagger-ui-bundle.js").status_code == 200
+        assert client.get("/api/styles").status_code == 200  # images and the style list stay open
+        assert _submit(client).status_code == 401
+        assert client.get("/api/fast/models").status_code == 401
+        ok = client.get("/api/fast/models", headers={"Authorization": "Bearer s3cret"})
+        assert ok.status_code == 200 and client.get("/api/fast/models?token=s3cret").status_code == 200
+        assert client.get("/api/fast/models", headers={"Authorization": "Bearer wrong"}).status_code == 401
+    limited = ServerSettings(data_dir=tmp_path / "e", rate_per_minute=6)  # a burst of 1, then one per 10 s
+    with TestClient(create_app(limited)) as client:
+        files = {"image": ("t.jpg", (shared_data / "faces" / "two_people.jpg").read_bytes(), "image/jpeg")}
+        assert client.post("/api/faces", files=files).status_code == 200
+        again = client.post("/api/faces", files=files)
+        assert again.status_code == 429 and 1 <= int(again.headers["retry-after"]) <= 10
+        assert client.get("/api/styles").status_code == 200  # reading is not limited
+
+
+def test_face_detection_runs_on_a_bounded_copy(tmp_path: Path, shared_data: Path) -> None:
+    from painterly.faces import detect
+
+    data = (shared_data / "faces" / "two_people.jpg").read_bytes()
+    full = detect(Image.open(io.BytesIO(data)))
+    settings = ServerSettings(rate_per_minute=0, data_dir=tmp_path / "d", face_pixels=150_000)
+    with TestClient(create_app(settings)) as client:
+        res = client.post("/api/faces", files={"image": ("t.jpg", data, "image/jpeg")}).json()
+    assert len(res["faces"]) == 2 and res["width"] == 1126
+    for got, want in zip(sorted(res["faces"], key=lambda f: f["box"][0]), sorted(full, key=lambda f: f.box[0]),
+                         strict=True):  # boxes in the upload's pixels, as when detected at full size
+        assert abs(got["box"][0] - want.box[0]) < 12 and abs(got["box"][2] - want.box[2]) < 12

@@ -23,6 +23,7 @@ __all__ = [
     "IMAGE_EXTENSIONS",
     "atomic_path",
     "check_not_input",
+    "check_output_path",
     "list_image_files",
     "publish",
     "same_file",
@@ -91,6 +92,26 @@ def check_not_input(output: str | os.PathLike, inputs: Iterable[str | os.PathLik
     for src in inputs:
         if isinstance(src, (str, os.PathLike)) and same_file(output, src):
             raise ImageError(f"{output}: refusing to overwrite the {what} {src}")
+
+
+def check_output_path(path: str | os.PathLike, *, folder: bool = False) -> Path:
+    """Before any work: can ``path`` be written (a file, or with ``folder`` a folder)?
+    One-line :class:`ImageError` when it is a folder (a file), when a parent is a file,
+    or when the nearest existing parent is not writable."""
+    out = Path(path)
+    if folder and out.exists() and not out.is_dir():
+        raise ImageError(f"{out}: is a file, expected a folder")
+    if not folder and out.is_dir():
+        raise ImageError(f"{out}: is a directory, expected an output file name")
+    probe = out if folder else out.parent
+    probe = probe if str(probe) else Path(".")
+    while not probe.exists() and probe != probe.parent:
+        probe = probe.parent
+    if not probe.is_dir():
+        raise ImageError(f"{out}: cannot write there: {probe} is a file, not a folder")
+    if not os.access(probe, os.W_OK | os.X_OK):
+        raise ImageError(f"{out}: cannot write there: {probe} is not writable")
+    return out
 
 
 def list_image_files(folder: str | os.PathLike, *, recursive: bool = False) -> list[Path]:

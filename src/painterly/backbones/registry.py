@@ -22,7 +22,7 @@ from painterly.backbones.weights import (
     load_state_dict,
     resolve_weights,
 )
-from painterly.errors import ConfigError
+from painterly.errors import ConfigError, WeightsUnavailableError
 
 __all__ = ["BackboneChoice", "create_backbone", "list_backbones", "resolve_backbone_name"]
 
@@ -111,6 +111,10 @@ def create_backbone(
             entry.weights, weights, download=download,
             offline_alternative=OFFLINE_BACKBONE if choice.name != OFFLINE_BACKBONE else None,
         )
-        entry.load(model, load_state_dict(path))
+        try:
+            entry.load(model, load_state_dict(path))
+        except (ValueError, RuntimeError, KeyError) as exc:  # another network's weights, or not weights at all
+            reason = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+            raise WeightsUnavailableError(f"{path}: not {choice.name} weights ({reason})") from None
         model.weights_path = str(path)
     return model.freeze()

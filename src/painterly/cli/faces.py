@@ -89,7 +89,8 @@ def _detect(args: argparse.Namespace) -> int:
     for p, img in images.items():
         faces = detector(img)
         report.append({"image": str(p), "width": img.width, "height": img.height,
-                       "faces": [f.to_dict() for f in faces]})
+                       "faces": [f.to_dict() for f in faces],
+                       "rejected": [{**f.to_dict(), "reason": why} for f, why in detector.rejected]})
         if not args.json:
             print(f"{p}: {len(faces)} face{'s' if len(faces) != 1 else ''}")
             for f in faces:
@@ -97,6 +98,9 @@ def _detect(args: argparse.Namespace) -> int:
                 print(f"  box ({x1:.0f}, {y1:.0f}, {x2:.0f}, {y2:.0f}) score {f.score:.3f}  "
                       f"eyes ({f.landmarks.left_eye[0]:.0f}, {f.landmarks.left_eye[1]:.0f}) "
                       f"({f.landmarks.right_eye[0]:.0f}, {f.landmarks.right_eye[1]:.0f})")
+            for f, why in detector.rejected:
+                print(f"  not a face: box ({f.box[0]:.0f}, {f.box[1]:.0f}, {f.box[2]:.0f}, {f.box[3]:.0f}) "
+                      f"score {f.score:.3f}: {why}")
             if not faces:
                 print(f"  note: no face of at least {args.min_face_size:.0f} px found", file=sys.stderr)
         if args.annotate:

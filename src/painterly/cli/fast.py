@@ -13,6 +13,7 @@ import torch
 
 from painterly.cli.progress import ProgressBar
 from painterly.errors import ConfigError, ImageError
+from painterly.files import IMAGE_EXTENSIONS, check_output_path
 from painterly.image.color import ORIGINAL_COLORS
 from painterly.methods.feedforward.common import FastOptions
 
@@ -107,8 +108,9 @@ def _faces_note(face_pass: Any) -> str:
     return f"; {face_pass.faces_seen} face(s) re-stylised at a finer stroke scale (--no-face-pass to skip)"
 
 
-def _stylizer(args: argparse.Namespace, face_pass: Any) -> tuple[Any, str, str]:
-    """The batch function (images, masks) -> stylised images, the output suffix, the device."""
+def _stylizer(args: argparse.Namespace, face_pass: Any) -> tuple[Any, str, str, Any]:
+    """The batch function (images, masks) -> stylised images, the output suffix, the
+    device, and the memory check (height, width[, batch])."""
     from painterly.image import load_image
     from painterly.methods.feedforward import AdaINStylizer, FastStylizer
     from painterly.styles import resolve_style
@@ -124,7 +126,7 @@ def _stylizer(args: argparse.Namespace, face_pass: Any) -> tuple[Any, str, str]:
                                        style_scale=args.style_scale, original_colors=args.original_colors,
                                        mask=masks, face_pass=face_pass)
 
-        return with_adain, "_".join(Path(s).stem for s in styles), str(adain.device)
+        return with_adain, "_".join(Path(s).stem for s in styles), str(adain.device), adain.check_memory
     if args.style_weights is not None or args.alpha != _DEFAULTS.alpha:
         raise ConfigError("--style-weights and --alpha are AdaIN controls; use them with --style")
     net = FastStylizer(args.model, device=args.device)
@@ -132,32 +134,35 @@ def _stylizer(args: argparse.Namespace, face_pass: Any) -> tuple[Any, str, str]:
     def with_net(x: torch.Tensor, masks: torch.Tensor | None) -> torch.Tensor:
         return net.stylize_tensor(x, original_colors=args.original_colors, mask=masks, face_pass=face_pass)
 
-    return with_net, net.name, str(net.device)
+    return with_net, net.name, str(net.device), net.check_memory
 
 
-def _run_video(args: argparse.Namespace, video: str, stylize: Any, mask_fn: Any, t0: float) -> int:
+def _run_video(args: argparse.Namespace, video: str, stylize: Any, mask_fn: Any, check: Any, t0: float) -> int:
     from painterly.methods.feedforward.batch import stylize_video
 
     if len(args.inputs) != 1:
         raise ConfigError("give one video at a time (or images and folders without videos)")
     with ProgressBar("video", unit="frame") as bar:
         written = stylize_video(stylize, video, Path(args.output), size=args.size, batch_size=args.batch_size,
-                                mask_fn=mask_fn, callback=bar)
+                                mask_fn=mask_fn, callback=bar, check_size=check)
     print(f"wrote {written} ({bar.n} frames) in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     return 0
 
 
 def _run_images(
-    args: argparse.Namespace, stylize: Any, mask_fn: Any, suffix: str, device: str, face_pass: Any, t0: float,
+    args: argparse.Namespace, stylize: Any, mask_fn: Any, suffix: str, device: str, face_pass: Any, check: Any,
+    t0: float,
 ) -> int:
-    from painterly.image import load_image, pil_to_tensor, resize_long_side, save_image, tensor_to_pil
+    from painterly.image import load_image, pil_to_tensor, resize_long_side, save_image, scaled_size, tensor_to_pil
     from painterly.methods.feedforward.batch import expand_inputs, stylize_images
 
     out = Path(args.output)
     files = expand_inputs(args.inputs)
     if len(files) == 1 and not Path(args.inputs[0]).is_dir() and out.suffix:
+        check_output_path(out)
         img = load_image(files[0])
         if args.size is not None:
+            check(*scaled_size(img.height, img.width, args.size))  # before the resize allocates it
             img = resize_long_side(img, args.size)
         x = pil_to_tensor(img)
         save_image(tensor_to_pil(stylize(x, mask_fn(x) if mask_fn else None)), out, protect=files)
@@ -166,9 +171,10 @@ def _run_images(
         return 0
     if out.suffix and not out.is_dir():
         raise ImageError(f"{out}: several inputs need an output folder, not a file name")
+    check_output_path(out, folder=True)
     with ProgressBar("images", unit="img") as bar:
         report = stylize_images(stylize, files, out, suffix=suffix, size=args.size, batch_size=args.batch_size,
-                                mask_fn=mask_fn, callback=bar)
+                                mask_fn=mask_fn, callback=bar, check_size=check)
     print(f"wrote {len(report.written)} image(s) to {out} in {time.perf_counter() - t0:.1f} s on {device}"
           + _faces_note(face_pass), file=sys.stderr)
     if report.skipped:
@@ -199,11 +205,13 @@ def run(args: argparse.Namespace) -> int:
     if args.model is None and args.style is None:
         args.model = _DEFAULTS.model
     t0 = time.perf_counter()
-    videos = [p for p in args.inputs if is_video(p)]
+    # a GIF is a video only when the output is one too (an animated GIF to a .png is an image)
+    out_is_image = Path(args.output).suffix.lower() in IMAGE_EXTENSIONS
+    videos = [p for p in args.inputs if is_video(p) and not (Path(p).suffix.lower() == ".gif" and out_is_image)]
     use_face_pass = args.face_pass if args.face_pass is not None else (_DEFAULTS.face_pass and not videos)
     face_pass = FacePass(device=args.device) if use_face_pass else None
-    stylize, suffix, device = _stylizer(args, face_pass)
+    stylize, suffix, device, check = _stylizer(args, face_pass)
     mask_fn = _mask_fn(args.mask, device) if args.mask else None
     if videos:
-        return _run_video(args, videos[0], stylize, mask_fn, t0)
-    return _run_images(args, stylize, mask_fn, suffix, device, face_pass, t0)
+        return _run_video(args, videos[0], stylize, mask_fn, check, t0)
+    return _run_images(args, stylize, mask_fn, suffix, device, face_pass, check, t0)

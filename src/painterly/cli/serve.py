@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import argparse
 import os
+import sys
 from pathlib import Path
 from typing import Any
 
 from painterly.errors import ConfigError
+from painterly.web.settings import ServerSettings
 
 __all__ = ["add_parser", "run"]
+
+_DEFAULTS = ServerSettings(data_dir=Path("."))
 
 
 def _default_data_dir() -> Path:
@@ -22,14 +26,33 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--port", type=int, default=8000)
     p.add_argument("--data-dir", default=None, help=f"uploads, results and the job database (default "
                                                     f"{_default_data_dir()})")
-    p.add_argument("--concurrency", type=int, default=1, help="jobs run at once (default 1)")
-    p.add_argument("--queue-size", type=int, default=8, help="jobs queued or running before 429 (default 8)")
-    p.add_argument("--max-upload-mb", type=float, default=20.0)
-    p.add_argument("--max-pixels", type=int, default=40_000_000)
-    p.add_argument("--max-size", type=int, default=1024, help="largest output long side a job may ask for")
-    p.add_argument("--keep-hours", type=float, default=24.0, help="results are removed after this (default 24)")
-    p.add_argument("--device", default="auto")
+    d = _DEFAULTS
+    p.add_argument("--concurrency", type=int, default=d.concurrency, help=f"jobs run at once (default {d.concurrency})")
+    p.add_argument("--queue-size", type=int, default=d.queue_size,
+                   help=f"jobs queued or running before 429 (default {d.queue_size})")
+    p.add_argument("--max-upload-mb", type=float, default=d.max_upload_bytes / 2**20)
+    p.add_argument("--max-pixels", type=int, default=d.max_pixels)
+    p.add_argument("--max-size", type=int, default=d.max_size, help="largest output long side a job may ask for")
+    p.add_argument("--keep-hours", type=float, default=d.retention_s / 3600,
+                   help=f"results are removed after this (default {d.retention_s / 3600:g})")
+    p.add_argument("--device", default=d.device)
+    p.add_argument("--token", default=None,
+                   help="require 'Authorization: Bearer TOKEN' on the API (default: $PAINTERLY_TOKEN, else none)")
+    p.add_argument("--rate-limit", type=float, default=_DEFAULTS.rate_per_minute, metavar="N",
+                   help=f"submissions per minute per client address, 0 = no limit "
+                        f"(default {_DEFAULTS.rate_per_minute:g})")
     return p
+
+
+def _loopback(host: str) -> bool:
+    import ipaddress
+
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def run(args: argparse.Namespace) -> int:
@@ -40,9 +63,16 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError(f"--port must be 1-65535, got {args.port}")
     if args.max_upload_mb <= 0 or args.keep_hours <= 0:
         raise ConfigError("--max-upload-mb and --keep-hours must be > 0")
+    if not args.rate_limit >= 0:
+        raise ConfigError(f"--rate-limit must be >= 0, got {args.rate_limit}")
+    token = args.token or os.environ.get("PAINTERLY_TOKEN") or None
+    if not _loopback(args.host):
+        print(f"painterly: warning: listening on {args.host}, not only this machine: anyone who can reach it can "
+              + ("submit jobs with the token" if token else "submit jobs; set --token or $PAINTERLY_TOKEN"),
+              file=sys.stderr)
     import uvicorn
 
-    from painterly.web.app import ServerSettings, create_app
+    from painterly.web.app import create_app
 
     data_dir = Path(args.data_dir) if args.data_dir else _default_data_dir()
     try:
@@ -52,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
     settings = ServerSettings(
         data_dir=data_dir, concurrency=args.concurrency, queue_size=args.queue_size,
         max_upload_bytes=int(args.max_upload_mb * 2**20), max_pixels=args.max_pixels, max_size=args.max_size,
-        retention_s=args.keep_hours * 3600, device=args.device,
+        retention_s=args.keep_hours * 3600, device=args.device, token=token, rate_per_minute=args.rate_limit,
     )
     print(f"painterly: serving on http://{args.host}:{args.port} (API docs at /docs), data in {data_dir}")
     uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning")

@@ -16,7 +16,7 @@ from typing import Any
 from painterly.cli.progress import ProgressBar
 from painterly.errors import ConfigError, ImageError, NonFiniteLossError
 from painterly.events import Event
-from painterly.files import check_not_input
+from painterly.files import check_not_input, check_output_path
 from painterly.methods import GatysConfig, Stylizer
 from painterly.methods.config import INITS, LAYER_WEIGHT_PRESETS, OPTIMIZERS, ORIGINAL_COLORS
 from painterly.methods.portrait import PortraitConfig, PortraitResult, stylize_portrait
@@ -180,9 +180,13 @@ def _check_paths(args: argparse.Namespace) -> tuple[Path, list[Path]]:
     if out.is_dir():
         raise ImageError(f"{out}: is a directory, expected an output file name")
     check_not_input(out, inputs, "input image")
+    check_output_path(out)
     for path in (args.log, args.loss_plot, args.contact_sheet):
         if path:
             check_not_input(path, inputs, "input image")
+            check_output_path(path)
+    if args.snapshot_every:
+        check_output_path(args.snapshot_dir or out.with_name(out.stem + "_snapshots"), folder=True)
     return out, inputs
 
 

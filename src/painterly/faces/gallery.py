@@ -33,6 +33,27 @@ def _default_cache(root: Path) -> Path:
     return base / f"{root.name}-{digest}.json"
 
 
+def _read_cache(path: Path, *, explicit: bool) -> dict:
+    """The cache's entries; {} when there is none or it is stale. A file given as the
+    cache that is not one of ours is refused, never replaced."""
+    if path.exists() and not path.is_file():
+        raise PainterlyError(f"{path}: the gallery cache must be a file, not a folder")
+    if not path.is_file():
+        return {}
+    try:
+        stored = json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError):
+        stored = None
+    ours = isinstance(stored, dict) and {"version", "root", "files"} <= set(stored)
+    if not ours:
+        if explicit:
+            raise PainterlyError(f"{path}: not a painterly gallery cache; refusing to replace it (choose another "
+                                 "cache file)")
+        return {}
+    assert isinstance(stored, dict)
+    return stored if stored.get("version") == _CACHE_VERSION else {}
+
+
 @dataclass
 class Gallery:
     """Embeddings of every readable face photo under ``root/<person>/``."""
@@ -48,12 +69,7 @@ class Gallery:
         if not root.is_dir():
             raise PainterlyError(f"{root}: gallery must be a folder with one subfolder per person")
         cache_path = Path(cache) if cache else _default_cache(root)
-        try:
-            stored = json.loads(cache_path.read_text()) if cache_path.is_file() else {}
-        except (OSError, json.JSONDecodeError):
-            stored = {}
-        if stored.get("version") != _CACHE_VERSION:
-            stored = {}
+        stored = _read_cache(cache_path, explicit=cache is not None)
         entries: dict[str, dict] = stored.get("files", {})
         gallery = cls(root)
         fresh: dict[str, dict] = {}

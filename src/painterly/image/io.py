@@ -21,7 +21,15 @@ from painterly.errors import ImageError
 from painterly.files import atomic_path, check_not_input
 
 __all__ = [
-    "ImageInput", "load_image", "pil_to_tensor", "resize_long_side", "save_image", "scaled_size", "tensor_to_pil",
+    "MAX_PIXELS",
+    "ImageInput",
+    "check_pixels",
+    "load_image",
+    "pil_to_tensor",
+    "resize_long_side",
+    "save_image",
+    "scaled_size",
+    "tensor_to_pil",
 ]
 
 logger = logging.getLogger("painterly")
@@ -52,22 +60,49 @@ def _to_rgb(img: Image.Image, name: str) -> Image.Image:
     return img.convert("RGB")
 
 
+MAX_PIXELS = 178_956_970  # Pillow's decompression-bomb threshold (MAX_IMAGE_PIXELS)
+
+
+def check_pixels(size: tuple[int, int], label: str, limit: int = MAX_PIXELS) -> None:
+    """Raise :class:`ImageError` when an image of ``size`` (W, H) has more than ``limit`` pixels."""
+    w, h = size
+    if w * h > limit:
+        raise ImageError(f"{label}: {w}x{h} is {w * h / 1e6:.0f} MP, over the {limit / 1e6:.0f} MP limit "
+                         "(a decompression bomb?)")
+
+
 def load_image(source: ImageInput, *, name: str | None = None) -> Image.Image:
     """Load an image as 8-bit RGB PIL image, applying EXIF orientation.
 
     Raises :class:`ImageError` with a one-line reason for missing files, directories,
     non-images, truncated files and empty images.
     """
+    if source is None:
+        raise ImageError(f"{name or 'image'}: none given (None)")
     if isinstance(source, Image.Image):
         img = source
         label = name or "image"
     elif isinstance(source, np.ndarray):
         arr = source
+        label = name or "array"
+        if arr.ndim == 3 and arr.shape[0] in (1, 3, 4) and arr.shape[-1] not in (1, 3, 4):
+            arr = np.moveaxis(arr, 0, -1)  # channels first (C, H, W), as torch keeps them: to (H, W, C)
+        if arr.ndim == 3 and arr.shape[-1] == 1:
+            arr = arr[..., 0]
+        if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[-1] not in (3, 4)):
+            raise ImageError(f"{label}: expected an (H, W), (H, W, 3|4) or (3|4, H, W) array, got shape {source.shape}")
+        if arr.dtype.kind == "f" and not np.isfinite(arr).all():
+            raise ImageError(f"{label}: the array holds NaN or infinite values")
         if arr.dtype != np.uint8:
             arr = np.clip(arr.astype(np.float64) * (255.0 if arr.max() <= 1.0 else 1.0), 0, 255).astype(np.uint8)
         img = Image.fromarray(arr)
-        label = name or "array"
     elif isinstance(source, torch.Tensor):
+        label = name or "tensor"
+        if source.dim() not in (3, 4) or source.shape[-3] != 3 or (source.dim() == 4 and source.shape[0] != 1):
+            raise ImageError(f"{label}: expected a (3, H, W) or (1, 3, H, W) tensor in [0, 1], "
+                             f"got {tuple(source.shape)}")
+        if source.is_floating_point() and not torch.isfinite(source).all():
+            raise ImageError(f"{label}: the tensor holds NaN or infinite values")
         return tensor_to_pil(source)
     else:
         path = Path(source)
@@ -80,12 +115,15 @@ def load_image(source: ImageInput, *, name: str | None = None) -> Image.Image:
             raise ImageError(f"{label}: file is empty (0 bytes)")
         try:
             with Image.open(path) as opened:
+                check_pixels(opened.size, label)  # from the header, before anything is decoded
                 opened.load()
                 img = ImageOps.exif_transpose(opened) or opened
                 img.load()
                 img = img.copy()
         except UnidentifiedImageError:
             raise ImageError(f"{label}: not an image file (or a format Pillow cannot read)") from None
+        except Image.DecompressionBombError:
+            raise ImageError(f"{label}: too many pixels to decode safely (a decompression bomb?)") from None
         except (OSError, SyntaxError, ValueError) as exc:
             reason = str(exc) or type(exc).__name__
             if "truncated" in reason:

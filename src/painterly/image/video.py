@@ -64,7 +64,7 @@ def probe_video(path: str | os.PathLike) -> VideoInfo:
     gen = imageio_ffmpeg.read_frames(str(p))
     try:
         meta = next(gen)
-    except (RuntimeError, StopIteration, IndexError, AttributeError) as exc:
+    except (RuntimeError, StopIteration, IndexError, AttributeError, OSError, ValueError, KeyError) as exc:
         reason = str(exc).splitlines()[0] if str(exc) else "no video stream"
         raise ImageError(f"{p}: cannot read video ({reason})") from None
     finally:

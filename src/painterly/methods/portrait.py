@@ -184,7 +184,6 @@ def _spatial(
         top = max(face_style, pcfg.background_style_weight, 1e-8)
         weights = (pcfg.background_style_weight * (1.0 - mask) + face_style * mask) / top
         regions = (StyleRegion(weights.clamp_min(1e-3), top, None),)
-
     return SpatialControl(content_weight_map=content_map, style_regions=regions, content_gain=gain)
 
 
@@ -196,7 +195,7 @@ def _worst(ids: Sequence[float | None]) -> float | None:
 class _BudgetSchedule:
     """Before the last scale, measure the identity the coarse scales have spent (on
     the image the last scale starts from) and lower the face paint when it is already
-    near the budget: the last scale then holds the features harder. dlib only
+    far over the budget: the last scale then holds the features harder. dlib only
     measures here; it is never part of the objective."""
 
     def __init__(self, pcfg: PortraitConfig, photo: Image.Image, faces: Sequence[Face], spatial_for: Any) -> None:
@@ -288,7 +287,8 @@ def _within_budget(
     budget, rounds, boost = pcfg.identity_budget, 0, 1.0
     # a round continues from the result: half the final scale's iterations do
     rounds_stylizer = stylizer.with_config(stylizer.config.replace(iterations=max(1, stylizer.config.iterations // 2)))
-    while (any(d is None or d > budget for d in ids) and rounds < pcfg.budget_rounds
+    # a face too small or too blurred to measure (None) gets no rounds: they would not tell
+    while (any(d is not None and d > budget for d in ids) and rounds < pcfg.budget_rounds
            and not result.interrupted):
         rounds += 1
         if paint > 0:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from painterly.errors import ImageError
+
 __all__ = ["BUILTIN_STYLES", "builtin_style_path", "resolve_style"]
 
 _HERE = Path(__file__).resolve().parent
@@ -30,4 +32,6 @@ def resolve_style(value: str) -> str:
     """A built-in style's name becomes its file; anything else is returned as given."""
     if value in BUILTIN_STYLES and not Path(value).exists():
         return str(builtin_style_path(value))
+    if not Path(value).exists() and not Path(value).suffix:
+        raise ImageError(f"{value}: no such file, and not a built-in style (built-in: {', '.join(BUILTIN_STYLES)})")
     return value

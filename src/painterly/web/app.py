@@ -14,15 +14,16 @@ import asyncio
 import io
 import json
 import logging
+import math
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
+from fastapi_offline import FastAPIOffline
 from PIL import Image, UnidentifiedImageError
 
 from painterly.errors import ConfigError, PainterlyError
@@ -31,8 +32,11 @@ from painterly.methods.config import GatysConfig
 from painterly.methods.feedforward.common import FastOptions
 from painterly.methods.portrait import PortraitConfig
 from painterly.styles import BUILTIN_STYLES, builtin_style_path
+from painterly.version import __version__
 from painterly.web.jobs import Job, JobManager, QueueFullError
 from painterly.web.runner import PORTRAIT_OPTIONS, PRESETS, job_runner
+from painterly.web.security import RateLimiter, install
+from painterly.web.settings import ServerSettings
 
 __all__ = ["ServerSettings", "create_app"]
 
@@ -41,19 +45,6 @@ _DEFAULTS = GatysConfig()  # form defaults come from the library, as the CLI's d
 _FAST = FastOptions()
 _PORTRAIT = PortraitConfig()
 STATIC = Path(__file__).resolve().parent / "static"
-
-
-@dataclass
-class ServerSettings:
-    data_dir: Path
-    concurrency: int = 1
-    queue_size: int = 8
-    max_upload_bytes: int = 20 << 20
-    max_pixels: int = 40_000_000
-    max_size: int = 1024  # largest output long side a job may ask for
-    max_iterations: int = 1000
-    retention_s: float = 24 * 3600
-    device: str = "auto"
 
 
 def _read_image(data: bytes, what: str, settings: ServerSettings) -> Image.Image:
@@ -73,6 +64,8 @@ def _read_image(data: bytes, what: str, settings: ServerSettings) -> Image.Image
         img.load()
     except HTTPException:
         raise
+    except Image.DecompressionBombError:
+        raise HTTPException(413, f"{what}: too many pixels to decode safely (a decompression bomb?)") from None
     except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
         reason = "not an image" if isinstance(exc, UnidentifiedImageError) else f"unreadable image ({exc})"
         raise HTTPException(400, f"{what}: {reason}") from None
@@ -102,9 +95,11 @@ def create_app(settings: ServerSettings, manager: JobManager | None = None) -> F
         yield
         jobs.close()
 
-    app = FastAPI(title="painterly", version="0.1.0", lifespan=lifespan,
-                  description="Neural style transfer jobs: upload a photo and a painting, watch, download.")
+    app = FastAPIOffline(title="painterly", version=__version__, lifespan=lifespan,
+                         description="Neural style transfer jobs: upload a photo and a painting, watch, download.")
     app.state.jobs = jobs
+    limiter = RateLimiter(settings.rate_per_minute) if settings.rate_per_minute > 0 else None
+    install(app, token=settings.token, limiter=limiter)
     _page_routes(app)
     _job_routes(app, jobs, settings)
     _fast_routes(app, settings)
@@ -345,11 +340,18 @@ def _fast_routes(app: FastAPI, settings: ServerSettings) -> None:
 
 
 def _face_routes(app: FastAPI, settings: ServerSettings) -> None:
+    faces_lock = asyncio.Lock()
+
     @app.post("/api/faces")
     async def faces(image: Annotated[UploadFile, File()]) -> dict[str, Any]:
         """Face detection on an uploaded image: boxes, scores, five landmarks."""
         img = _read_image(await _read_upload(image, "image", settings), "image", settings)
         from painterly.faces.detect import detect
 
-        found = await asyncio.to_thread(detect, img)
+        scale = min(1.0, math.sqrt(settings.face_pixels / (img.width * img.height)))
+        small = img if scale == 1.0 else img.resize((max(1, round(img.width * scale)),
+                                                     max(1, round(img.height * scale))), Image.Resampling.BOX)
+        async with faces_lock:  # one detection at a time: memory stays bounded under parallel requests
+            found = await asyncio.to_thread(detect, small)
+        found = [f.moved(img.width / small.width, img.height / small.height) for f in found]
         return {"width": img.width, "height": img.height, "faces": [f.to_dict() for f in found]}

@@ -33,11 +33,13 @@ from painterly.image import (
     match_color_stats,
     pil_to_tensor,
     resize_long_side,
+    scaled_size,
     tensor_to_pil,
 )
 from painterly.losses import content_loss, mean_std_loss
 from painterly.methods.feedforward.bundled import resolve_model
 from painterly.methods.feedforward.common import (
+    MemoryCheck,
     TrainResult,
     finish_output,
     load_mask,
@@ -50,6 +52,8 @@ from painterly.methods.feedforward.training import (
     Trainee,
     TrainSchedule,
     check_train_numbers,
+    check_training_memory,
+    check_training_outputs,
     load_checkpoint,
     resumable_state,
     run_training,
@@ -130,6 +134,8 @@ def train_adain(
         config = AdaINTrainConfig(**cfg)
     content_files = list_images(content_dir)
     style_files = list_images(styles_dir, what="style")
+    report = Path(report_dir) if report_dir is not None else out.with_name(out.stem + "_report")
+    check_training_outputs(out, report, [*content_files, *style_files], [content_dir, styles_dir])
     contents, skipped = load_images(content_files, max_side=config.crop_size * 4)
     styles, skipped_styles = load_images(style_files, max_side=config.crop_size * 4, what="style")
     skipped += skipped_styles
@@ -143,13 +149,14 @@ def train_adain(
         encoder.check_layers(list(style_layers))
     except ValueError as exc:
         raise ConfigError(str(exc)) from None
+    check_training_memory(encoder, tuple(dict.fromkeys(levels + style_layers)), config.crop_size,
+                          2 * config.batch_size, device)  # content and style crops both go through the encoder
     channels, strides = _encoder_geometry(encoder, levels)
     decoder = AdaINDecoder(channels, strides).to(device)
     opt = torch.optim.Adam(decoder.parameters(), lr=config.lr)
     content_sampler = CropSampler(contents, config.crop_size, seed=config.seed)
     style_sampler = CropSampler(styles, config.crop_size, seed=config.seed + 1)
     all_layers = tuple(dict.fromkeys(levels + style_layers))
-    report = Path(report_dir) if report_dir is not None else out.with_name(out.stem + "_report")
     sample_contents = [t.to(device) for t in sample_tiles(contents, 3)]
     sample_styles = [t.to(device) for t in sample_tiles(styles, 2)]
 
@@ -228,6 +235,12 @@ class AdaINStylizer:
             p.requires_grad_(False)
         self.info = {k: data.get(k) for k in ("config", "backbone", "step", "seconds", "trained_on", "arch")}
         self._stats: dict[tuple[Any, ...], list[tuple[torch.Tensor, torch.Tensor]]] = {}
+        self.check_memory = MemoryCheck(self._reconstruct, [self.encoder, self.decoder], self.device)
+
+    def _reconstruct(self, x: torch.Tensor) -> torch.Tensor:
+        """Encode and decode without a style: what a forward pass costs in memory."""
+        feats = self.encoder(x, self.levels)
+        return self.decoder([feats[n] for n in self.levels], (x.shape[-2], x.shape[-1]))
 
     def style_stats(
         self, style: ImageInput, long_side: int, content: torch.Tensor | None = None
@@ -268,6 +281,7 @@ class AdaINStylizer:
         w = normalised_weights(weights, len(styles))
         if not 0.0 <= alpha <= 1.0:
             raise ConfigError(f"alpha must be between 0 and 1, got {alpha}")
+        self.check_memory(x.shape[-2], x.shape[-1], x.shape[0])
         x = x.to(self.device)
 
         def forward(t: torch.Tensor) -> torch.Tensor:
@@ -335,6 +349,7 @@ class AdaINStylizer:
         check_original_colors(original_colors)
         img = load_image(content)
         if size is not None:
+            self.check_memory(*scaled_size(img.height, img.width, size))  # before the resize allocates it
             img = resize_long_side(img, size)
         x = pil_to_tensor(img, self.device)
         if isinstance(styles, (str, os.PathLike, Image.Image, torch.Tensor)) or not isinstance(styles, Sequence):

@@ -23,7 +23,7 @@ from PIL import Image
 from painterly.errors import ImageError
 from painterly.events import Callback, ItemEvent, notify
 from painterly.files import list_image_files, same_file
-from painterly.image import load_image, pil_to_tensor, resize_long_side, save_image, tensor_to_pil
+from painterly.image import load_image, pil_to_tensor, resize_long_side, save_image, scaled_size, tensor_to_pil
 from painterly.image.video import VIDEO_EXTENSIONS, probe_video, read_frames, write_video
 
 __all__ = ["BatchReport", "BatchStylize", "MaskFn", "expand_inputs", "stylize_images", "stylize_video"]
@@ -31,6 +31,7 @@ __all__ = ["BatchReport", "BatchStylize", "MaskFn", "expand_inputs", "stylize_im
 logger = logging.getLogger("painterly")
 
 BatchStylize = Callable[[torch.Tensor, torch.Tensor | None], torch.Tensor]
+SizeCheck = Callable[..., None]  # (height, width[, batch]) -> None, or MemoryBudgetError
 MaskFn = Callable[[torch.Tensor], torch.Tensor]  # (1, 3, H, W) -> (1, 1, H, W) in [0, 1], 1 = stylise
 
 
@@ -73,6 +74,7 @@ def stylize_images(
     mask_fn: MaskFn | None = None,
     ext: str = ".png",
     callback: Callback | None = None,
+    check_size: SizeCheck | None = None,
 ) -> BatchReport:
     """Stylise ``files`` into ``out_dir/STEM_SUFFIX.EXT``; same-size images are batched.
     ``callback`` gets an :class:`~painterly.events.ItemEvent` per file, done or skipped."""
@@ -97,6 +99,8 @@ def stylize_images(
             progress(f, str(exc))
             continue
         if size is not None:
+            if check_size is not None:
+                check_size(*scaled_size(img.height, img.width, size))  # before the resize allocates it
             img = resize_long_side(img, size)
         groups[img.size].append((f, img))
     protect = list(files)
@@ -124,6 +128,7 @@ def stylize_video(
     batch_size: int = 4,
     mask_fn: MaskFn | None = None,
     callback: Callback | None = None,
+    check_size: SizeCheck | None = None,
 ) -> Path:
     """Stylise a video frame by frame (batched); the audio is kept where the output
     container allows. Frame sizes are rounded down to even numbers (yuv420p)."""
@@ -133,6 +138,9 @@ def stylize_video(
     if same_file(src_p, dst_p):
         raise ImageError(f"{dst_p}: refusing to overwrite the input video")
     info = probe_video(src_p)
+    if check_size is not None:
+        w, h = info.size
+        check_size(*(scaled_size(h, w, size) if size is not None else (h, w)), batch_size)
     start = time.perf_counter()
 
     def on_frame(n: int) -> None:

@@ -4,6 +4,7 @@ training result and sample tiles."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +20,7 @@ from painterly.image import ImageInput, load_image, original_colors, pil_to_tens
 __all__ = [
     "MIN_SIDE",
     "FastOptions",
+    "MemoryCheck",
     "TrainResult",
     "finish_output",
     "load_mask",
@@ -62,6 +64,55 @@ class TrainResult:
     history: list[dict[str, Any]]
     skipped: list[tuple[Path, str]]
     backbone: str
+
+
+class MemoryCheck:
+    """Estimate-then-refuse for a forward pass: the activation elements a network makes
+    per input pixel, measured once with hooks on a 64 px probe, times the pixels asked
+    for, against the device's free memory. Counting every activation (inference frees
+    most of them) makes the estimate cautious."""
+
+    def __init__(self, forward: Any, modules: Sequence[torch.nn.Module], device: torch.device) -> None:
+        self.forward, self.modules, self.device = forward, list(modules), device
+        self._per_pixel: float | None = None
+
+    def per_pixel(self) -> float:
+        if self._per_pixel is None:
+            count = 0
+
+            def hook(_m: torch.nn.Module, _i: object, out: object) -> None:
+                nonlocal count
+                if isinstance(out, torch.Tensor):
+                    count += out.numel()
+
+            leaves = [m for module in self.modules for m in module.modules() if not list(m.children())]
+            handles = [m.register_forward_hook(hook) for m in leaves]
+            try:
+                with torch.inference_mode():
+                    self.forward(torch.zeros(1, 3, 64, 64, device=self.device))
+            finally:
+                for h in handles:
+                    h.remove()
+            self._per_pixel = (count + 3 * 64 * 64 * 4) / (64 * 64)  # + input, output and their copies
+        return self._per_pixel
+
+    def __call__(self, height: int, width: int, batch: int = 1) -> None:
+        """Raise :class:`MemoryBudgetError` when ``batch`` images of ``height`` x
+        ``width`` would not fit, with the largest long side that does."""
+        from painterly.device import available_memory
+        from painterly.errors import MemoryBudgetError
+
+        per_pixel = 4 * self.per_pixel() * batch
+        have = int(available_memory(self.device) * 0.8) - (256 << 20)
+        need = per_pixel * height * width
+        if need <= have:
+            return
+        scale = math.sqrt(max(have, 0) / per_pixel / (height * width))
+        fit = int(max(height, width) * scale)
+        raise MemoryBudgetError(
+            f"{width}x{height} needs about {need / 2**30:.1f} GB but {max(have, 0) / 2**30:.1f} GB of "
+            f"{self.device.type} memory is free; the largest size that fits is about {fit} px (size={fit})"
+        )
 
 
 def pad_to_min_side(x: torch.Tensor) -> tuple[torch.Tensor, tuple[int, int]]:

@@ -3,8 +3,9 @@
 al.'s instance normalisation).
 
 Training minimises the same criterion as :mod:`painterly.methods.gatys` (the
-:class:`~painterly.losses.Objective` of a :class:`~painterly.methods.gatys.Stylizer`,
-with a batch of random crops set as its content each step). Inference is one forward
+:class:`~painterly.losses.Objective` of a
+:class:`~painterly.methods.criterion.StyleCriterion`, with a batch of random crops set
+as its content each step). Inference is one forward
 pass.
 """
 
@@ -29,11 +30,14 @@ from painterly.image import (
     load_image,
     pil_to_tensor,
     resize_long_side,
+    scaled_size,
     tensor_to_pil,
 )
 from painterly.methods.config import GatysConfig
+from painterly.methods.criterion import StyleCriterion
 from painterly.methods.feedforward.bundled import resolve_model
 from painterly.methods.feedforward.common import (
+    MemoryCheck,
     TrainResult,
     finish_output,
     load_mask,
@@ -45,12 +49,13 @@ from painterly.methods.feedforward.training import (
     Trainee,
     TrainSchedule,
     check_train_numbers,
+    check_training_memory,
+    check_training_outputs,
     load_checkpoint,
     resumable_state,
     run_training,
     training_report,
 )
-from painterly.methods.gatys import Stylizer
 from painterly.models.transformer_net import TransformerNet, TransformerNetConfig
 from painterly.styles import resolve_style
 
@@ -122,11 +127,14 @@ def train_transformer(
     if not config.styles:
         raise ConfigError("at least one style image is needed (styles)")
     files = list_images(content_dir)
+    report = Path(report_dir) if report_dir is not None else out.with_name(out.stem + "_report")
+    check_training_outputs(out, report, [*files, *(resolve_style(st) for st in config.styles)], [content_dir])
     images, skipped = load_images(files, max_side=config.crop_size * 4)
     torch.manual_seed(config.seed)
     device = resolve_device(config.device)
-    stylizer = Stylizer([resolve_style(s) for s in config.styles], config.gatys())
-    criterion = stylizer.criterion(config.style_size, pad=False)  # the Gatys objective; content set per batch
+    perceptual = StyleCriterion([resolve_style(s) for s in config.styles], config.gatys())
+    criterion = perceptual.criterion(config.style_size, pad=False)  # the Gatys objective; content set per batch
+    check_training_memory(perceptual.backbone, criterion.layers, config.crop_size, config.batch_size, device)
     net = TransformerNet(config.net_config()).to(device)
     opt = torch.optim.Adam(net.parameters(), lr=config.lr)
     masks = None
@@ -136,7 +144,6 @@ def train_transformer(
                     n_faces)
     sampler = CropSampler(images, config.crop_size, seed=config.seed, masks=masks)
     samples = [t.to(device) for t in sample_tiles(images)]
-    report = Path(report_dir) if report_dir is not None else out.with_name(out.stem + "_report")
 
     def step_fn(_step: int) -> dict[str, float]:
         x = sampler.batch(config.batch_size).to(device)
@@ -159,17 +166,17 @@ def train_transformer(
 
     logger.info(
         "training a %d-step style network on %d content image(s) with %s (%s)",
-        config.steps, len(images), stylizer.choice.name, stylizer.choice.reason,
+        config.steps, len(images), perceptual.choice.name, perceptual.choice.reason,
     )
     trainee = Trainee(
         "transformer", net, opt, [sampler], arch=config.net_config().to_dict(), config=config.to_dict(),
-        backbone=stylizer.choice.name,
+        backbone=perceptual.choice.name,
         trained_on={"content": [str(p) for p in files if p not in {s for s, _ in skipped}],
                     "styles": [str(s) for s in config.styles]},
     )
     seconds, history = run_training(trainee, out, state, steps=config.steps, every=config.checkpoint_every,
                                     step_fn=step_fn, report=report_fn, on_step=on_step, half=half)
-    return TrainResult(out, config.steps, seconds, history, skipped, stylizer.choice.name)
+    return TrainResult(out, config.steps, seconds, history, skipped, perceptual.choice.name)
 
 
 class FastStylizer:
@@ -195,6 +202,7 @@ class FastStylizer:
         for p in self.net.parameters():
             p.requires_grad_(False)
         self.info = {k: data.get(k) for k in ("config", "backbone", "step", "seconds", "trained_on", "arch")}
+        self.check_memory = MemoryCheck(self._forward, [self.net], self.device)
 
     @property
     def name(self) -> str:
@@ -216,6 +224,7 @@ class FastStylizer:
         """(B, 3, H, W) in [0, 1] -> (B, 3, H, W) in [0, 1]. ``mask`` (B, 1, H, W): 1 where
         the style goes; ``face_pass``: re-stylise small faces at a finer stroke scale."""
         check_original_colors(original_colors)
+        self.check_memory(x.shape[-2], x.shape[-1], x.shape[0])
         x = x.to(self.device)
         y = self._forward(x)
         if face_pass is not None:
@@ -235,6 +244,7 @@ class FastStylizer:
         ``face_pass`` (default on) keeps small faces recognisable (:class:`FacePass`)."""
         img = load_image(content)
         if size is not None:
+            self.check_memory(*scaled_size(img.height, img.width, size))  # before the resize allocates it
             img = resize_long_side(img, size)
         x = pil_to_tensor(img)
         m = load_mask(mask, img.size) if mask is not None else None

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
 import torch
 
 from painterly.errors import ConfigError
-from painterly.files import atomic_path
+from painterly.files import atomic_path, check_output_path
 from painterly.methods.feedforward.adain import AdaINStylizer
 from painterly.methods.feedforward.bundled import resolve_model
 from painterly.methods.feedforward.johnson import FastStylizer
@@ -36,6 +37,9 @@ def export_onnx(model: str | os.PathLike | torch.nn.Module, output: str | os.Pat
     out = Path(output)
     if out.suffix.lower() != ".onnx":
         raise ConfigError(f"{out}: ONNX files end in .onnx")
+    if importlib.util.find_spec("onnx") is None:
+        raise ConfigError("ONNX export needs the onnx package: pip install 'painterly[onnx]'")
+    check_output_path(out)
     module: torch.nn.Module
     example: tuple[torch.Tensor, ...] = (torch.rand(1, 3, 64, 64),)
     names = ["image"]

@@ -24,7 +24,7 @@ from PIL import Image
 
 from painterly.errors import ConfigError, NonFiniteLossError
 from painterly.events import Callback, TrainEvent, notify
-from painterly.files import atomic_path
+from painterly.files import atomic_path, check_not_input, check_output_path
 from painterly.report import contact_sheet, loss_curve
 
 __all__ = [
@@ -33,6 +33,8 @@ __all__ = [
     "TrainSchedule",
     "check_schedule",
     "check_train_numbers",
+    "check_training_memory",
+    "check_training_outputs",
     "checkpoint_payload",
     "load_checkpoint",
     "restore_rng_state",
@@ -109,6 +111,40 @@ def checkpoint_payload(
     return data
 
 
+def check_training_outputs(
+    output: Path, report: Path, inputs: Sequence[str | os.PathLike], folders: Sequence[str | os.PathLike]
+) -> None:
+    """A training run writes neither over one of its inputs nor inside an input folder
+    (where the next run would read its checkpoint or sample sheets as training images)."""
+    check_not_input(output, inputs, "training image")
+    check_output_path(output)
+    for folder in folders:
+        root = Path(folder).resolve()
+        for what, path in (("model file", output), ("report folder", report)):
+            if path.resolve() == root or path.resolve().is_relative_to(root):
+                raise ConfigError(f"{path}: the {what} would be inside the input folder {folder}, where the next "
+                                  "run would read it; choose a place outside it")
+
+
+def check_training_memory(
+    backbone: Any, layers: tuple[str, ...], crop: int, batch: int, device: torch.device
+) -> None:
+    """Refuse, before any work, a batch of crops whose forward and backward pass
+    through ``backbone`` (activations kept for backward, their gradients, the network
+    being trained) would not fit in ``device``'s free memory."""
+    from painterly.device import available_memory
+    from painterly.errors import MemoryBudgetError
+
+    per_pixel = 4 * (3 * backbone.activation_elements_per_pixel(layers) + 64)
+    need = per_pixel * crop * crop * batch
+    have = int(available_memory(device) * 0.8)
+    if need > have:
+        raise MemoryBudgetError(
+            f"a batch of {batch} crops of {crop} px needs about {need / 2**30:.1f} GB but {have / 2**30:.1f} GB of "
+            f"{device.type} memory is free; lower crop_size or batch_size"
+        )
+
+
 def restore_rng_state(state: Any) -> Any:
     """random.Random state after a round trip through torch.save (lists -> tuples)."""
     if isinstance(state, list):
@@ -162,7 +198,15 @@ def load_checkpoint(path: str | os.PathLike, kind: str | None = None) -> dict[st
 
 
 def resumable_state(path: Path, kind: str, resume: bool) -> dict[str, Any] | None:
-    """The checkpoint to continue from, when ``resume`` and ``path`` exists."""
+    """The checkpoint to continue from, when ``resume`` and ``path`` exists. A file at
+    ``path`` that is not a painterly checkpoint is never trained over."""
+    if path.exists() and not resume:
+        try:
+            load_checkpoint(path)
+        except ConfigError:
+            raise ConfigError(f"{path}: exists and is not a painterly model file; refusing to replace it") from None
+    if resume and not path.exists():
+        logger.info("resume: no checkpoint at %s yet, so training starts from step 0", path)
     if not (resume and path.exists()):
         return None
     state = load_checkpoint(path, kind)

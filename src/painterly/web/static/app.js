@@ -2,6 +2,21 @@
 const $ = (id) => document.getElementById(id);
 let contentFile = null, styleName = null, styleFile = null, jobId = null, source = null;
 
+// a server started with --token asks for it once; it is kept for this tab only
+let token = sessionStorage.getItem("painterly-token") || "";
+const withToken = (opts) => ({ ...opts, headers: { ...(opts.headers || {}),
+  ...(token ? { Authorization: `Bearer ${token}` } : {}) } });
+async function api(url, opts = {}) {
+  let res = await fetch(url, withToken(opts));
+  if (res.status === 401) {
+    const t = window.prompt("This server needs its access token:");
+    if (t) { token = t; sessionStorage.setItem("painterly-token", t); res = await fetch(url, withToken(opts)); }
+  }
+  return res;
+}
+// EventSource and <img>/<a> cannot send headers: the token goes in the query
+const authed = (url) => (token ? `${url}${url.includes("?") ? "&" : "?"}token=${encodeURIComponent(token)}` : url);
+
 function showError(msg) { const e = $("error"); e.textContent = msg; e.hidden = !msg; }
 
 function setContent(file) {
@@ -49,7 +64,7 @@ async function start() {
   $("go").disabled = true; $("download").hidden = true; $("identity").textContent = "";
   $("status").textContent = "uploading";
   let res;
-  try { res = await fetch("/api/jobs", { method: "POST", body: form }); }
+  try { res = await api("/api/jobs", { method: "POST", body: form }); }
   catch (e) { showError("Could not reach the server."); $("go").disabled = false; return; }
   const body = await res.json().catch(() => ({}));
   if (res.status !== 202) {
@@ -76,7 +91,7 @@ async function quick() {
   form.append("face_pass", $("face_aware").checked ? "true" : "false");
   $("quick").disabled = true; $("status").textContent = "quick preview";
   try {
-    const res = await fetch("/api/fast", { method: "POST", body: form });
+    const res = await api("/api/fast", { method: "POST", body: form });
     if (!res.ok) {
       const body = await res.json().catch(() => ({}));
       showError(body.detail ? (typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail))
@@ -93,7 +108,7 @@ async function quick() {
 
 function follow(id) {
   if (source) source.close();
-  source = new EventSource(`/api/jobs/${id}/events`);
+  source = new EventSource(authed(`/api/jobs/${id}/events`));
   source.addEventListener("progress", (ev) => {
     const d = JSON.parse(ev.data);
     $("progress").value = d.progress.fraction;
@@ -107,7 +122,7 @@ function follow(id) {
     $("status").textContent = d.state;
     if (d.state === "done") {
       $("progress").value = 1;
-      const url = `/api/jobs/${id}/result`;
+      const url = authed(`/api/jobs/${id}/result`);
       $("after").src = url; $("after").onload = syncAfterWidth;
       $("download").href = url; $("download").hidden = false;
       const ids = (d.identity_distance || []).filter((x) => x !== null);
@@ -134,9 +149,9 @@ function init() {
   window.addEventListener("resize", syncAfterWidth);
   $("go").addEventListener("click", start);
   $("quick").addEventListener("click", quick);
-  fetch("/api/fast/models").then((r) => r.json())
+  api("/api/fast/models").then((r) => r.json())
     .then((ms) => { fastModels = ms.filter((m) => m.kind === "style").map((m) => m.name); }).catch(() => {});
-  $("cancel").addEventListener("click", () => jobId && fetch(`/api/jobs/${jobId}/cancel`, { method: "POST" }));
+  $("cancel").addEventListener("click", () => jobId && api(`/api/jobs/${jobId}/cancel`, { method: "POST" }));
   loadStyles().catch(() => showError("Could not load the built-in styles."));
 }
 init();
