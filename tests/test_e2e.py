@@ -4,6 +4,7 @@ upload, live progress and download. Run with ``pytest -m e2e`` (CI does)."""
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -52,7 +53,7 @@ def server(tmp_path: Path):
 def test_upload_progress_download_in_chromium(server: str, shared_data: Path, tmp_path: Path) -> None:
     if not Path(CHROMIUM).exists() and not shutil.which("chromium"):
         pytest.fail(f"Chromium not found at {CHROMIUM}: apt-get install chromium (CI installs it)")
-    from playwright.sync_api import sync_playwright
+    from playwright.sync_api import expect, sync_playwright
 
     photo = tmp_path / "photo.jpg"
     from PIL import Image
@@ -67,6 +68,8 @@ def test_upload_progress_download_in_chromium(server: str, shared_data: Path, tm
         page = browser.new_page(viewport={"width": 1200, "height": 900})
         errors: list[str] = []
         page.on("pageerror", lambda e: errors.append(str(e)))
+        # the page runs under the server's Content-Security-Policy: nothing of it may be blocked
+        page.on("console", lambda m: errors.append(m.text) if "Content Security Policy" in m.text else None)
         page.goto(server)
         page.wait_for_selector("#styles button")  # built-in styles loaded from the API
         assert page.locator("#styles button").count() >= 4
@@ -75,7 +78,8 @@ def test_upload_progress_download_in_chromium(server: str, shared_data: Path, tm
         page.fill("#size", "128")
         page.dispatch_event("#size", "input")
         page.click("#go")
-        page.wait_for_function("document.getElementById('status').textContent.startsWith('step')", timeout=120_000)
+        # (locator waits, not wait_for_function: a string evaluated in the page is what the CSP forbids)
+        expect(page.locator("#status")).to_have_text(re.compile(r"^step"), timeout=120_000)
         page.wait_for_selector("#download:not([hidden])", timeout=180_000)
         assert page.locator("#status").text_content() == "done"
         assert "Identity distance" in (page.locator("#identity").text_content() or "")
@@ -88,8 +92,7 @@ def test_upload_progress_download_in_chromium(server: str, shared_data: Path, tm
         page.screenshot(path=str(SCREENSHOT_DIR / "e2e_page.png"), full_page=True)
         # the quick preview: one forward pass through the bundled network for this style
         page.click("#quick")
-        page.wait_for_function("document.getElementById('status').textContent === 'quick preview done'",
-                               timeout=60_000)
+        expect(page.locator("#status")).to_have_text("quick preview done", timeout=60_000)
         with page.expect_download() as info:
             page.click("#download")
         info.value.save_as(tmp_path / "quick.png")

@@ -9,25 +9,28 @@ from __future__ import annotations
 import os
 import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from painterly.methods.gatys import Stylizer
+    from painterly.methods.portrait import PortraitConfig, PortraitResult
 
 __all__ = ["run_record"]
 
 
 def run_record(
-    portrait: Any,
-    stylizer: Any,
+    portrait: PortraitResult,
+    stylizer: Stylizer,
     *,
     content: str | os.PathLike,
     styles: Sequence[str | os.PathLike],
     output: str | os.PathLike | None = None,
-    portrait_config: Any = None,
+    portrait_config: PortraitConfig | None = None,
 ) -> dict[str, Any]:
     """A JSON-ready dictionary for one run.
 
-    ``portrait`` is a :class:`~painterly.methods.portrait.PortraitResult` (its
-    ``result`` the :class:`~painterly.methods.gatys.StylizeResult`), ``stylizer`` the
-    :class:`~painterly.methods.gatys.Stylizer` that made it.
+    ``portrait.result`` is the :class:`~painterly.methods.gatys.StylizeResult`;
+    ``stylizer`` the :class:`~painterly.methods.gatys.Stylizer` that made it.
     """
     from painterly.version import __version__
 
@@ -53,6 +56,8 @@ def run_record(
             "identity_distance": portrait.identity,
             "keep_identity_reached": portrait.keep_identity_reached,
             "face_content_weight_used": portrait.face_content_weight,
+            "face_paint_used": portrait.face_paint,
+            "identity_before_last_scale": portrait.identity_before_last_scale,
             "notes": portrait.notes,
         },
         "steps": result.steps,

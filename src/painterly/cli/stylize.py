@@ -274,31 +274,20 @@ def _summary(out: Path, portrait: PortraitResult) -> None:
 
 
 def _run_sketch(args: argparse.Namespace, out: Path, inputs: list[Path]) -> int:
-    import time
-
-    from painterly.faces.detect import shared_detector
-    from painterly.faces.identity import identity_distance
     from painterly.files import write_json
-    from painterly.image import load_image, save_image
-    from painterly.methods.sketch import SketchConfig, pencil_sketch
+    from painterly.image import save_image
+    from painterly.methods.sketch import SketchConfig, sketch_portrait
 
-    t0 = time.perf_counter()
-    photo = load_image(args.content)
     cfg = SketchConfig(**({"size": args.size} if args.size else {}))
-    sketch = pencil_sketch(photo, cfg)
-    save_image(sketch, out, protect=inputs)
-    ids: list[float | None] = []
-    for face in shared_detector(20.0, args.device or "auto")(photo):
-        try:
-            ids.append(round(identity_distance(photo, sketch, face), 4))
-        except Exception:  # a face too small to embed
-            ids.append(None)
+    result = sketch_portrait(args.content, cfg, device=args.device or "auto")
+    save_image(result.image, out, protect=inputs)
     write_json(out.with_suffix(".json"), {"content": str(args.content), "output": str(out), "preset": "sketch",
-                                          "config": cfg.__dict__, "identity_distance": ids,
-                                          "seconds": round(time.perf_counter() - t0, 3)})
-    dists = ", ".join(f"{d:.3f}" if d is not None else "n/a" for d in ids)
-    print(f"wrote {out} ({sketch.width}x{sketch.height}, pencil sketch) in {time.perf_counter() - t0:.1f} s"
-          + (f"; identity distance input->output: {dists} (same person below 0.6)" if ids else ""), file=sys.stderr)
+                                          "config": cfg.__dict__, "identity_distance": result.identity,
+                                          "seconds": round(result.seconds, 3)})
+    dists = ", ".join(f"{d:.3f}" if d is not None else "n/a" for d in result.identity)
+    print(f"wrote {out} ({result.image.width}x{result.image.height}, pencil sketch) in {result.seconds:.1f} s"
+          + (f"; identity distance input->output: {dists} (same person below 0.6)" if dists else ""),
+          file=sys.stderr)
     return 0
 
 

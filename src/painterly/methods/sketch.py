@@ -20,7 +20,7 @@ from PIL import Image
 from painterly.errors import ConfigError
 from painterly.image import ImageInput, load_image, pil_to_tensor, resize_long_side, tensor_to_pil
 
-__all__ = ["SketchConfig", "pencil_sketch", "sketch_tensor"]
+__all__ = ["SketchConfig", "SketchResult", "pencil_sketch", "sketch_portrait", "sketch_tensor"]
 
 
 @dataclass(kw_only=True)
@@ -104,3 +104,29 @@ def pencil_sketch(photo: ImageInput, config: SketchConfig | None = None) -> Imag
     if cfg.size is not None:
         img = resize_long_side(img, cfg.size)
     return tensor_to_pil(sketch_tensor(pil_to_tensor(img), cfg))
+
+
+@dataclass
+class SketchResult:
+    image: Image.Image
+    identity: list[float | None]  # per face found in the photo: dlib distance photo -> sketch
+    seconds: float
+
+
+def sketch_portrait(photo: ImageInput, config: SketchConfig | None = None, *, device: str = "auto") -> SketchResult:
+    """:func:`pencil_sketch` plus the identity distance of every face (dlib only measures)."""
+    import time
+
+    from painterly.faces.detect import shared_detector
+    from painterly.faces.identity import identity_distance
+
+    t0 = time.perf_counter()
+    img = load_image(photo)
+    sketch = pencil_sketch(img, config)
+    ids: list[float | None] = []
+    for face in shared_detector(20.0, device)(img):
+        try:
+            ids.append(identity_distance(img, sketch, face))
+        except Exception:  # a face too small or too faint to embed
+            ids.append(None)
+    return SketchResult(sketch, ids, time.perf_counter() - t0)

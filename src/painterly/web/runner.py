@@ -51,20 +51,11 @@ def job_runner(device: str) -> Any:
 def _run_sketch(job: Job, job_dir: Path, opts: dict[str, Any], on_progress: Any, device: str) -> None:
     """The pencil-sketch preset: no painting, no optimisation; identity measured."""
     from painterly.events import Event
-    from painterly.faces.detect import shared_detector
-    from painterly.faces.identity import identity_distance
-    from painterly.image import load_image, save_image
-    from painterly.methods.sketch import SketchConfig, pencil_sketch
+    from painterly.image import save_image
+    from painterly.methods.sketch import SketchConfig, sketch_portrait
 
     on_progress(Event(step=0, total_steps=1))
-    photo = load_image(job_dir / "content.png")
-    out = pencil_sketch(photo, SketchConfig(size=opts.get("size", 512)))
-    ids: list[float | None] = []
-    for face in shared_detector(20.0, device)(photo):
-        try:
-            ids.append(identity_distance(photo, out, face))
-        except Exception:  # a face too small to embed
-            ids.append(None)
-    job.identity = ids
-    save_image(out, job_dir / "result.png")
+    result = sketch_portrait(job_dir / "content.png", SketchConfig(size=opts.get("size", 512)), device=device)
+    job.identity = result.identity
+    save_image(result.image, job_dir / "result.png")
     on_progress(Event(step=1, total_steps=1))
