@@ -212,3 +212,26 @@ def test_server_answers_a_bomb_with_413(tmp_path: Path) -> None:
                                    ("/api/fast", "content", {"model": "starry_night"}), ("/api/faces", "image", {})):
             res = client.post(route, files={field: ("b.png", bomb, "image/png")}, data=data)
             assert res.status_code == 413, (route, res.status_code, res.text)
+
+
+def test_resume_without_a_checkpoint_says_so(tmp_path: Path, tiny_images, caplog) -> None:
+    import logging
+
+    from painterly.methods.feedforward import FastTrainConfig, train_transformer
+
+    content, style = tiny_images
+    photos = tmp_path / "photos"
+    photos.mkdir()
+    Image.open(content).save(photos / "a.png")
+    cfg = FastTrainConfig(styles=(str(style),), steps=1, crop_size=32, batch_size=1, device="cpu", width=4,
+                          res_blocks=1, backbone="efficientnet-lite0")
+    with caplog.at_level(logging.INFO, logger="painterly"):
+        result = train_transformer(photos, cfg, tmp_path / "m.pt", resume=True)
+    assert result.steps == 1 and any("no checkpoint" in r.getMessage() for r in caplog.records)
+
+
+def test_serving_beyondis_loopback_is_recognised() -> None:
+    from painterly.cli.serve import is_loopback
+
+    assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
+    assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.5") and not is_loopback("example.org")

@@ -11,7 +11,7 @@ from typing import Any
 from painterly.errors import ConfigError
 from painterly.web.settings import ServerSettings
 
-__all__ = ["add_parser", "run"]
+__all__ = ["add_parser", "is_loopback", "run"]
 
 _DEFAULTS = ServerSettings(data_dir=Path("."))
 
@@ -44,7 +44,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     return p
 
 
-def _loopback(host: str) -> bool:
+def is_loopback(host: str) -> bool:
     import ipaddress
 
     if host == "localhost":
@@ -66,7 +66,7 @@ def run(args: argparse.Namespace) -> int:
     if not args.rate_limit >= 0:
         raise ConfigError(f"--rate-limit must be >= 0, got {args.rate_limit}")
     token = args.token or os.environ.get("PAINTERLY_TOKEN") or None
-    if not _loopback(args.host):
+    if not is_loopback(args.host):
         print(f"painterly: warning: listening on {args.host}, not only this machine: anyone who can reach it can "
               + ("submit jobs with the token" if token else "submit jobs; set --token or $PAINTERLY_TOKEN"),
               file=sys.stderr)
