@@ -235,3 +235,24 @@ def test_serving_beyondis_loopback_is_recognised() -> None:
 
     assert is_loopback("127.0.0.1") and is_loopback("::1") and is_loopback("localhost")
     assert not is_loopback("0.0.0.0") and not is_loopback("192.168.1.5") and not is_loopback("example.org")
+
+
+def test_adain_training_and_inference_keep_the_same_rules(tmp_path: Path, tiny_images, capsys) -> None:
+    from painterly.methods.feedforward import AdaINTrainConfig, train_adain
+
+    content, style = tiny_images
+    photos, paintings = tmp_path / "photos", tmp_path / "paintings"
+    photos.mkdir()
+    paintings.mkdir()
+    Image.open(content).save(photos / "a.png")
+    Image.open(style).save(paintings / "s.png")
+    cfg = AdaINTrainConfig(steps=1, crop_size=32, batch_size=1, device="cpu", backbone="efficientnet-lite0")
+    for output in (paintings / "adain.pt", photos / "adain.pt"):
+        with pytest.raises(ConfigError, match="inside the input folder"):
+            train_adain(photos, paintings, cfg, output)
+    with pytest.raises(PainterlyError, match="refusing to"):
+        train_adain(photos, paintings, cfg, paintings / "s.png")
+    assert Image.open(paintings / "s.png").size == Image.open(style).size
+    code = main(["fast", str(content), "--style", str(style), "--size", "100000", "-o", str(tmp_path / "o.png")])
+    err = capsys.readouterr().err
+    assert _one_line(code, err) and "largest size that fits" in err
