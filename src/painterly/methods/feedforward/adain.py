@@ -33,7 +33,6 @@ from painterly.image import (
     match_color_stats,
     pil_to_tensor,
     resize_long_side,
-    scaled_size,
     tensor_to_pil,
 )
 from painterly.losses import content_loss, mean_std_loss
@@ -43,6 +42,7 @@ from painterly.methods.feedforward.common import (
     TrainResult,
     finish_output,
     load_mask,
+    load_photo,
     normalised_weights,
     pad_to_min_side,
     sample_tiles,
@@ -347,10 +347,7 @@ class AdaINStylizer:
             face_pass: re-stylise small faces at a finer stroke scale (:class:`FacePass`).
         """
         check_original_colors(original_colors)
-        img = load_image(content)
-        if size is not None:
-            self.check_memory(*scaled_size(img.height, img.width, size))  # before the resize allocates it
-            img = resize_long_side(img, size)
+        img = load_photo(content, size, self.check_memory)
         x = pil_to_tensor(img, self.device)
         if isinstance(styles, (str, os.PathLike, Image.Image, torch.Tensor)) or not isinstance(styles, Sequence):
             styles = [styles]

@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from painterly.errors import ConfigError
-from painterly.image import ImageInput, load_image, original_colors, pil_to_tensor, resize_long_side
+from painterly.image import ImageInput, load_image, original_colors, pil_to_tensor, resize_long_side, scaled_size
 
 __all__ = [
     "MIN_SIDE",
@@ -24,6 +24,7 @@ __all__ = [
     "TrainResult",
     "finish_output",
     "load_mask",
+    "load_photo",
     "normalised_weights",
     "pad_to_min_side",
     "sample_tiles",
@@ -136,6 +137,16 @@ def finish_output(
     if mask is not None:
         y = mask * y + (1 - mask) * content
     return y
+
+
+def load_photo(content: ImageInput, size: int | None, check_memory: MemoryCheck) -> Image.Image:
+    """The photo as RGB, its long side resized to ``size`` (None: as is); the size is
+    checked against memory before the resize allocates it."""
+    img = load_image(content)
+    if size is not None:
+        check_memory(*scaled_size(img.height, img.width, size))
+        img = resize_long_side(img, size)
+    return img
 
 
 def load_mask(mask: ImageInput | torch.Tensor, size: tuple[int, int]) -> torch.Tensor:

@@ -27,10 +27,7 @@ from painterly.faces.face_pass import FacePass
 from painterly.image import (
     ImageInput,
     check_original_colors,
-    load_image,
     pil_to_tensor,
-    resize_long_side,
-    scaled_size,
     tensor_to_pil,
 )
 from painterly.methods.config import GatysConfig
@@ -41,6 +38,7 @@ from painterly.methods.feedforward.common import (
     TrainResult,
     finish_output,
     load_mask,
+    load_photo,
     pad_to_min_side,
     sample_tiles,
 )
@@ -242,10 +240,7 @@ class FastStylizer:
     ) -> Image.Image:
         """Stylise one image; ``size`` resizes its long side first (default: as is).
         ``face_pass`` (default on) keeps small faces recognisable (:class:`FacePass`)."""
-        img = load_image(content)
-        if size is not None:
-            self.check_memory(*scaled_size(img.height, img.width, size))  # before the resize allocates it
-            img = resize_long_side(img, size)
+        img = load_photo(content, size, self.check_memory)
         x = pil_to_tensor(img)
         m = load_mask(mask, img.size) if mask is not None else None
         fp = FacePass(device=self.device) if face_pass else None
