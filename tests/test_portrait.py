@@ -78,7 +78,7 @@ def test_identity_budget_takes_paint_back_when_it_is_exceeded(portrait_small: Pa
     assert r.face_paint == 0.0  # ... where the paint was taken back
     # paint already 0: each extra round doubles the content on the face's features
     assert r.face_content_weight == 4 * PortraitConfig().face_content_weight
-    assert r.result.steps == 15 + 25 + 2 * 12  # each extra round: half the final scale's iterations
+    assert r.result.steps == 15 + 25 + 2 * 25  # paint already spent: each round runs the whole final scale
 
 
 def test_a_generous_budget_keeps_the_face_painted(portrait_small: Path, shared_data: Path, lite0) -> None:

@@ -281,11 +281,12 @@ def _within_budget(
     measure: _IdentityMeter, pcfg: PortraitConfig, paint: float, spatial_for: Any, callback: Callback | None,
 ) -> tuple[StylizeResult, list[float | None], float, float, str]:
     """While a face is over the budget: optimise on from the result, each round with
-    half a step less paint (at 0: twice the content on the face). Returns the result,
+    half a step less paint and half the last scale's iterations (at 0 paint: twice
+    the content on the face and the whole last scale). Returns the result,
     the distances, the paint and content boost used, and a note."""
     assert pcfg.identity_budget is not None
     budget, rounds, boost = pcfg.identity_budget, 0, 1.0
-    # a round continues from the result: half the final scale's iterations do
+    # a round that takes paint back continues from the result: half the final scale's iterations do
     rounds_stylizer = stylizer.with_config(stylizer.config.replace(iterations=max(1, stylizer.config.iterations // 2)))
     # a face too small or too blurred to measure (None) gets no rounds: they would not tell
     while (any(d is not None and d > budget for d in ids) and rounds < pcfg.budget_rounds
@@ -297,7 +298,9 @@ def _within_budget(
             boost *= 2.0
         logger.info("identity distance %s > %.3g: round %d with face paint %.2f, face content x%.3g",
                     ", ".join(f"{d:.3f}" if d is not None else "?" for d in ids), budget, rounds, paint, boost)
-        more = rounds_stylizer.stylize(image, callback=callback, spatial=spatial_for(paint, boost), init=result.tensor)
+        # once the paint is spent, the features need the whole last scale to come back
+        runner = rounds_stylizer if boost == 1.0 else stylizer
+        more = runner.stylize(image, callback=callback, spatial=spatial_for(paint, boost), init=result.tensor)
         more.history = result.history + more.history
         more.steps += result.steps
         more.elapsed += result.elapsed
