@@ -73,12 +73,12 @@ def main() -> None:
             free += _variants(name, img)
     raw = kept = 0
     for name, img in free:
-        kept_faces = det(img)
-        candidates = len(kept_faces) + len(det.rejected)
+        kept_faces, rejected = det.detect_with_rejections(img)
+        candidates = len(kept_faces) + len(rejected)
         raw, kept = raw + candidates, kept + len(kept_faces)
         for f in kept_faces:
             print(f"  FALSE FACE kept: {name} box {tuple(round(v) for v in f.box)} score {f.score:.3f}")
-        for f, why in det.rejected:
+        for f, why in rejected:
             print(f"  rejected in {name}: {f.width:.0f} px, score {f.score:.3f}: {why}")
     print(f"face-free images: {len(free)}; MTCNN alone: {raw} false face(s); with the check: {kept}")
 
@@ -90,10 +90,10 @@ def main() -> None:
             faces.append((name, img, 1))
     found = expected = 0
     for name, img, n in faces:
-        got = det(img)
+        got, rejected = det.detect_with_rejections(img)
         found, expected = found + min(len(got), n), expected + n
         widths = ", ".join(f"{f.width:.0f} px ({f.score:.3f})" for f in got)
-        lost = "; ".join(f"{why}" for _f, why in det.rejected)
+        lost = "; ".join(f"{why}" for _f, why in rejected)
         print(f"  {name:26s} {len(got)}/{n} face(s): {widths}" + (f"  rejected: {lost}" if lost else ""))
     print(f"recall: {found}/{expected} faces kept; {time.perf_counter() - t0:.0f} s in all")
     sys.exit(0)

@@ -64,4 +64,5 @@ def test_real_images(shared_data: Path) -> None:
     img = Image.open(shared_data / "content" / "tubingen.jpg").convert("RGB")
     big = img.resize((img.width * 2, img.height * 2))
     assert len(det.candidates(big)) >= 1 and det(big) == []
-    assert det.rejected and "score" in det.rejected[0][1]
+    kept, rejected = det.detect_with_rejections(big)
+    assert kept == [] and rejected and "score" in rejected[0][1]

@@ -87,10 +87,10 @@ def _detect(args: argparse.Namespace) -> int:
     detector = FaceDetector(min_face_size=args.min_face_size, device=args.device)
     report = []
     for p, img in images.items():
-        faces = detector(img)
+        faces, rejected = detector.detect_with_rejections(img)
         report.append({"image": str(p), "width": img.width, "height": img.height,
                        "faces": [f.to_dict() for f in faces],
-                       "rejected": [{**f.to_dict(), "reason": why} for f, why in detector.rejected]})
+                       "rejected": [{**f.to_dict(), "reason": why} for f, why in rejected]})
         if not args.json:
             print(f"{p}: {len(faces)} face{'s' if len(faces) != 1 else ''}")
             for f in faces:
@@ -98,7 +98,7 @@ def _detect(args: argparse.Namespace) -> int:
                 print(f"  box ({x1:.0f}, {y1:.0f}, {x2:.0f}, {y2:.0f}) score {f.score:.3f}  "
                       f"eyes ({f.landmarks.left_eye[0]:.0f}, {f.landmarks.left_eye[1]:.0f}) "
                       f"({f.landmarks.right_eye[0]:.0f}, {f.landmarks.right_eye[1]:.0f})")
-            for f, why in detector.rejected:
+            for f, why in rejected:
                 print(f"  not a face: box ({f.box[0]:.0f}, {f.box[1]:.0f}, {f.box[2]:.0f}, {f.box[3]:.0f}) "
                       f"score {f.score:.3f}: {why}")
             if not faces:

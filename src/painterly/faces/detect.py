@@ -108,7 +108,6 @@ class FaceDetector:
     ) -> None:
         self.min_face_size = float(min_face_size)
         self.check = check  # None: every box the cascade keeps, false faces included
-        self.rejected: list[tuple[Face, str]] = []  # the last call's boxes the check turned down
         self.thresholds = thresholds
         self.scale_factor = scale_factor
         self.device = resolve_device(device)
@@ -130,14 +129,17 @@ class FaceDetector:
 
     def __call__(self, image: ImageInput) -> list[Face]:
         """Faces in ``image``, best score first; boxes that fail the plausibility check
-        (:mod:`painterly.faces.plausible`) are left out and kept in :attr:`rejected`."""
+        (:mod:`painterly.faces.plausible`) are left out."""
+        return self.detect_with_rejections(image)[0]
+
+    def detect_with_rejections(self, image: ImageInput) -> tuple[list[Face], list[tuple[Face, str]]]:
+        """(faces, [(box turned down by the plausibility check, why)]). Nothing is kept
+        on the detector: threads share one."""
         pil = load_image(image)
         faces = self.candidates(pil)
         if self.check is None:
-            self.rejected = []
-            return faces
-        kept, self.rejected = plausible_faces(faces, np.asarray(pil), self.check)
-        return kept
+            return faces, []
+        return plausible_faces(faces, np.asarray(pil), self.check)
 
     @torch.no_grad()
     def candidates(self, image: ImageInput) -> list[Face]:

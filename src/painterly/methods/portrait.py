@@ -279,11 +279,12 @@ def _plain(
 def _within_budget(
     stylizer: Stylizer, image: Image.Image, result: StylizeResult, ids: list[float | None],
     measure: _IdentityMeter, pcfg: PortraitConfig, paint: float, spatial_for: Any, callback: Callback | None,
-) -> tuple[StylizeResult, list[float | None], float, float, str]:
+) -> tuple[StylizeResult, list[float | None], float, float, bool, str]:
     """While a face is over the budget: optimise on from the result, each round with
     half a step less paint and half the last scale's iterations (at 0 paint: twice
     the content on the face and the whole last scale). Returns the result,
-    the distances, the paint and content boost used, and a note."""
+    the distances, the paint and content boost used, whether every face is within the
+    budget, and a note."""
     assert pcfg.identity_budget is not None
     budget, rounds, boost = pcfg.identity_budget, 0, 1.0
     # a round that takes paint back continues from the result: half the final scale's iterations do
@@ -310,7 +311,7 @@ def _within_budget(
     msg = (f"identity distance {'within' if reached else 'over'} the budget: "
            f"{', '.join(f'{d:.3f}' if d is not None else '?' for d in ids)} vs {budget} "
            f"after {rounds} extra round{'s' if rounds != 1 else ''} (face paint {paint:.2f})")
-    return result, ids, paint, boost, msg
+    return result, ids, paint, boost, reached, msg
 
 
 def stylize_portrait(
@@ -333,7 +334,8 @@ def stylize_portrait(
     if faces is None:
         faces = detector(image) if pcfg.face_aware is not False else []
     faces = list(faces)
-    h, w = scaled_size(image.height, image.width, stylizer.config.size)
+    # the size the run will produce (fit_memory may shrink it): masks and measurements use it
+    h, w = stylizer.check_memory(*scaled_size(image.height, image.width, stylizer.config.size))
     faces_out = [f.moved(w / image.width, h / image.height) for f in faces]
     notes = _face_notes(faces, faces_out, pcfg)
     for n in notes:
@@ -353,8 +355,9 @@ def stylize_portrait(
     def spatial_for(paint: float, boost: float) -> SpatialControl:
         return _spatial(masks, pcfg, paint, boost, background, gain)
 
-    measure = _IdentityMeter(image.resize((w, h), Image.Resampling.LANCZOS), faces_out)
-    schedule = _BudgetSchedule(pcfg, image.resize((w, h), Image.Resampling.LANCZOS), faces_out, spatial_for)
+    photo = image.resize((w, h), Image.Resampling.LANCZOS)
+    measure = _IdentityMeter(photo, faces_out)
+    schedule = _BudgetSchedule(pcfg, photo, faces_out, spatial_for)
     result = stylizer.stylize(image, callback=callback, spatial=spatial_for(pcfg.face_paint, 1.0), schedule=schedule)
     paint, boost = schedule.paint, 1.0
     do_pass = pcfg.face_pass if pcfg.face_pass is not None else any(
@@ -362,14 +365,11 @@ def stylize_portrait(
     if do_pass and not result.interrupted:
         passed = _face_pass(stylizer, image, result, faces_out, pcfg, paint)
         notes.append(f"face pass: re-stylised {passed} face region(s) at a higher resolution")
-    ids = measure(result.image) if result.image.size == (w, h) else _IdentityMeter(
-        image.resize(result.image.size, Image.Resampling.LANCZOS),
-        [f.moved(result.image.width / w, result.image.height / h) for f in faces_out])(result.image)
+    ids = measure(result.image)
     reached = None
     if pcfg.identity_budget is not None:
-        result, ids, paint, boost, msg = _within_budget(stylizer, image, result, ids, measure, pcfg, paint,
-                                                        spatial_for, callback)
-        reached = msg.startswith("identity distance within")
+        result, ids, paint, boost, reached, msg = _within_budget(stylizer, image, result, ids, measure, pcfg,
+                                                                 paint, spatial_for, callback)
         notes.append(msg)
         logger.info("%s", msg)
     parts_weight = pcfg.weights(paint)[2] * boost
