@@ -7,9 +7,7 @@ import argparse
 import sys
 import time
 from pathlib import Path
-from typing import Any
-
-import torch
+from typing import TYPE_CHECKING, Any
 
 from painterly.cli.progress import ProgressBar
 from painterly.errors import ConfigError, ImageError
@@ -17,7 +15,11 @@ from painterly.files import IMAGE_EXTENSIONS, check_output_path
 from painterly.image.color import ORIGINAL_COLORS
 from painterly.methods.feedforward.common import FastOptions
 
-__all__ = ["add_parser", "run"]
+if TYPE_CHECKING:
+    import torch
+    from PIL import Image
+
+__all__ = ["add_parser", "make_stylizer", "mask_function", "run", "stylize_one"]
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -75,7 +77,7 @@ def _list() -> int:
     return 0
 
 
-def _mask_fn(spec: str, device: str) -> Any:
+def mask_function(spec: str, device: str) -> Any:
     """'face' / 'background' -> a per-image function; else a mask file, resized per image."""
     from painterly.methods.feedforward.common import load_mask
 
@@ -108,7 +110,7 @@ def _faces_note(face_pass: Any) -> str:
     return f"; {face_pass.faces_seen} face(s) re-stylised at a finer stroke scale (--no-face-pass to skip)"
 
 
-def _stylizer(args: argparse.Namespace, face_pass: Any) -> tuple[Any, str, str, Any]:
+def make_stylizer(args: argparse.Namespace, face_pass: Any) -> tuple[Any, str, str, Any]:
     """The batch function (images, masks) -> stylised images, the output suffix, the
     device, and the memory check (height, width[, batch])."""
     from painterly.image import load_image
@@ -149,24 +151,32 @@ def _run_video(args: argparse.Namespace, video: str, stylize: Any, mask_fn: Any,
     return 0
 
 
+def stylize_one(args: argparse.Namespace, stylize: Any, mask_fn: Any, check: Any, img: Image.Image) -> Image.Image:
+    """One image through ``make_stylizer``'s function: the size check, the resize, the
+    mask. ``painterly fast IMAGE`` and ``painterly batch`` both come through here."""
+    from painterly.image import pil_to_tensor, resize_long_side, scaled_size, tensor_to_pil
+
+    if args.size is not None:
+        check(*scaled_size(img.height, img.width, args.size))  # before the resize allocates it
+        img = resize_long_side(img, args.size)
+    x = pil_to_tensor(img)
+    return tensor_to_pil(stylize(x, mask_fn(x) if mask_fn else None))
+
+
 def _run_images(
     args: argparse.Namespace, stylize: Any, mask_fn: Any, suffix: str, device: str, face_pass: Any, check: Any,
     t0: float,
 ) -> int:
-    from painterly.image import load_image, pil_to_tensor, resize_long_side, save_image, scaled_size, tensor_to_pil
+    from painterly.image import load_image, save_image
     from painterly.methods.feedforward.batch import expand_inputs, stylize_images
 
     out = Path(args.output)
     files = expand_inputs(args.inputs)
     if len(files) == 1 and not Path(args.inputs[0]).is_dir() and out.suffix:
         check_output_path(out)
-        img = load_image(files[0])
-        if args.size is not None:
-            check(*scaled_size(img.height, img.width, args.size))  # before the resize allocates it
-            img = resize_long_side(img, args.size)
-        x = pil_to_tensor(img)
-        save_image(tensor_to_pil(stylize(x, mask_fn(x) if mask_fn else None)), out, protect=files)
-        print(f"wrote {out} ({img.width}x{img.height}) in {time.perf_counter() - t0:.2f} s on {device}"
+        result = stylize_one(args, stylize, mask_fn, check, load_image(files[0]))
+        save_image(result, out, protect=files)
+        print(f"wrote {out} ({result.width}x{result.height}) in {time.perf_counter() - t0:.2f} s on {device}"
               + _faces_note(face_pass), file=sys.stderr)
         return 0
     if out.suffix and not out.is_dir():
@@ -210,8 +220,8 @@ def run(args: argparse.Namespace) -> int:
     videos = [p for p in args.inputs if is_video(p) and not (Path(p).suffix.lower() == ".gif" and out_is_image)]
     use_face_pass = args.face_pass if args.face_pass is not None else (_DEFAULTS.face_pass and not videos)
     face_pass = FacePass(device=args.device) if use_face_pass else None
-    stylize, suffix, device, check = _stylizer(args, face_pass)
-    mask_fn = _mask_fn(args.mask, device) if args.mask else None
+    stylize, suffix, device, check = make_stylizer(args, face_pass)
+    mask_fn = mask_function(args.mask, device) if args.mask else None
     if videos:
         return _run_video(args, videos[0], stylize, mask_fn, check, t0)
     return _run_images(args, stylize, mask_fn, suffix, device, face_pass, check, t0)

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import argparse
 import logging
-import re
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
+from painterly.cli.flags import as_flags, flag_names
 from painterly.errors import PainterlyError
 
 __all__ = ["main"]
@@ -36,38 +36,6 @@ class _NoteHandler(logging.Handler):
         tqdm.write(f"note: {as_flags(record.getMessage(), self.flags)}", file=sys.stderr)
 
 
-def flag_names(parser: argparse.ArgumentParser) -> dict[str, str]:
-    """Every option's destination -> its long flag, over all subcommands."""
-    names: dict[str, str] = {}
-    for action in parser._actions:
-        if isinstance(action, argparse._SubParsersAction):
-            for sub in action.choices.values():
-                for dest, flag in flag_names(sub).items():
-                    names.setdefault(dest, flag)
-        else:
-            longs = [o for o in action.option_strings if o.startswith("--") and not o.startswith("--no-")]
-            if longs:
-                names.setdefault(action.dest, longs[0])
-    return names
-
-
-_PARAM = re.compile(r"\b([a-z][a-z0-9_]*)=(True\b|[^\s,;:)]+)?")
-
-
-def as_flags(message: str, flags: dict[str, str]) -> str:
-    """The library names parameters (``fit_memory=True``, ``device=cuda``); on the
-    command line the same words are flags (``--fit-memory``, ``--device cuda``)."""
-
-    def sub(m: re.Match[str]) -> str:
-        flag = flags.get(m.group(1))
-        if flag is None:
-            return m.group(0)
-        value = m.group(2)
-        return flag if value in (None, "True") else f"{flag} {value}"
-
-    return _PARAM.sub(sub, message)
-
-
 def build_parser() -> argparse.ArgumentParser:
     from painterly.cli import stylize as stylize_cmd
 
@@ -89,6 +57,9 @@ def build_parser() -> argparse.ArgumentParser:
     from painterly.cli import study as study_cmd
 
     study_cmd.add_parser(sub)
+    from painterly.cli import batch as batch_cmd
+
+    batch_cmd.add_parser(sub)
     sub.add_parser("backbones", help="list the loss networks and where their weights come from")
     return parser
 
@@ -104,6 +75,13 @@ def _list_backbones() -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    item_flags: list[str] = []
+    if argv[:1] == ["batch"]:  # flags of the single-image commands ride along to every item
+        from painterly.cli import batch as batch_cmd
+
+        own, item_flags = batch_cmd.split_argv(argv[1:])
+        argv = ["batch", *own]
     try:
         args = parser.parse_args(argv)
     except SystemExit as exc:  # --help, or a usage error already printed on one line
@@ -145,6 +123,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from painterly.cli import study as study_cmd
 
             return study_cmd.run(args)
+        if args.command == "batch":
+            from painterly.cli import batch as batch_cmd
+
+            return batch_cmd.run(args, item_flags)
         if args.command == "backbones":
             return _list_backbones()
     except PainterlyError as exc:

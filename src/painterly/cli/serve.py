@@ -41,6 +41,11 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--rate-limit", type=float, default=_DEFAULTS.rate_per_minute, metavar="N",
                    help=f"submissions per minute per client address, 0 = no limit "
                         f"(default {_DEFAULTS.rate_per_minute:g})")
+    p.add_argument("--ray", nargs="?", const="", default=None, metavar="ADDRESS",
+                   help="run jobs as Ray tasks: on an embedded local cluster, or on the cluster at ADDRESS "
+                        "(host:port); concurrency is then the cluster's")
+    p.add_argument("--ray-cpus", type=float, default=_DEFAULTS.ray_cpus,
+                   help=f"CPUs per job on Ray (default {_DEFAULTS.ray_cpus:g})")
     return p
 
 
@@ -83,7 +88,12 @@ def run(args: argparse.Namespace) -> int:
         data_dir=data_dir, concurrency=args.concurrency, queue_size=args.queue_size,
         max_upload_bytes=int(args.max_upload_mb * 2**20), max_pixels=args.max_pixels, max_size=args.max_size,
         retention_s=args.keep_hours * 3600, device=args.device, token=token, rate_per_minute=args.rate_limit,
+        ray=args.ray is not None, ray_address=args.ray or None, ray_cpus=args.ray_cpus,
     )
-    print(f"painterly: serving on http://{args.host}:{args.port} (API docs at /docs), data in {data_dir}")
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level="warning")
+    if args.ray is not None and args.ray_cpus <= 0:
+        raise ConfigError("--ray-cpus must be > 0")
+    app = create_app(settings)  # joins Ray here when asked, so a bad --ray address fails before serving
+    print(f"painterly: serving on http://{args.host}:{args.port} (API docs at /docs), data in {data_dir}"
+          + (f", jobs on Ray ({args.ray or 'embedded cluster'})" if settings.ray else ""))
+    uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     return 0

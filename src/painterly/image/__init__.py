@@ -14,6 +14,7 @@ from painterly.image.color import (
 )
 from painterly.image.io import (
     ImageInput,
+    decode_image,
     load_image,
     pil_to_tensor,
     resize_long_side,
@@ -26,6 +27,7 @@ __all__ = [
     "ORIGINAL_COLORS",
     "ImageInput",
     "check_original_colors",
+    "decode_image",
     "histogram_match",
     "load_image",
     "luminance",

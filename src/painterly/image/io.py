@@ -7,6 +7,7 @@ RGBA (alpha composited onto white, with a note) and EXIF-rotated photos.
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 from collections.abc import Iterable
@@ -24,6 +25,7 @@ __all__ = [
     "MAX_PIXELS",
     "ImageInput",
     "check_pixels",
+    "decode_image",
     "load_image",
     "pil_to_tensor",
     "resize_long_side",
@@ -113,22 +115,37 @@ def load_image(source: ImageInput, *, name: str | None = None) -> Image.Image:
             raise ImageError(f"{label}: is a directory, expected an image file")
         if path.stat().st_size == 0:
             raise ImageError(f"{label}: file is empty (0 bytes)")
-        try:
-            with Image.open(path) as opened:
-                check_pixels(opened.size, label)  # from the header, before anything is decoded
-                opened.load()
-                img = ImageOps.exif_transpose(opened) or opened
-                img.load()
-                img = img.copy()
-        except UnidentifiedImageError:
-            raise ImageError(f"{label}: not an image file (or a format Pillow cannot read)") from None
-        except Image.DecompressionBombError:
-            raise ImageError(f"{label}: too many pixels to decode safely (a decompression bomb?)") from None
-        except (OSError, SyntaxError, ValueError) as exc:
-            reason = str(exc) or type(exc).__name__
-            if "truncated" in reason:
-                reason = "file is truncated or corrupt"
-            raise ImageError(f"{label}: cannot read image: {reason}") from None
+        return _decode(path, label)
+    if img.width == 0 or img.height == 0:
+        raise ImageError(f"{label}: image has zero size ({img.width}x{img.height})")
+    return _to_rgb(img, label)
+
+
+def decode_image(data: bytes, name: str = "image") -> Image.Image:
+    """An image file's bytes -> 8-bit RGB, exactly as :func:`load_image` reads the file
+    (EXIF orientation, the same checks and one-line errors)."""
+    if not data:
+        raise ImageError(f"{name}: file is empty (0 bytes)")
+    return _decode(io.BytesIO(data), name)
+
+
+def _decode(source: Path | io.BytesIO, label: str) -> Image.Image:
+    try:
+        with Image.open(source) as opened:
+            check_pixels(opened.size, label)  # from the header, before anything is decoded
+            opened.load()
+            img = ImageOps.exif_transpose(opened) or opened
+            img.load()
+            img = img.copy()
+    except UnidentifiedImageError:
+        raise ImageError(f"{label}: not an image file (or a format Pillow cannot read)") from None
+    except Image.DecompressionBombError:
+        raise ImageError(f"{label}: too many pixels to decode safely (a decompression bomb?)") from None
+    except (OSError, SyntaxError, ValueError) as exc:
+        reason = str(exc) or type(exc).__name__
+        if "truncated" in reason:
+            reason = "file is truncated or corrupt"
+        raise ImageError(f"{label}: cannot read image: {reason}") from None
     if img.width == 0 or img.height == 0:
         raise ImageError(f"{label}: image has zero size ({img.width}x{img.height})")
     return _to_rgb(img, label)

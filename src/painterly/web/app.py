@@ -86,6 +86,13 @@ async def _read_upload(upload: UploadFile, what: str, settings: ServerSettings) 
 def create_app(settings: ServerSettings, manager: JobManager | None = None) -> FastAPI:
     """The FastAPI app: the page, built-in styles, stylisation jobs, fast previews and
     face detection (each group of routes added by its own function below)."""
+    if manager is None and settings.ray:
+        from painterly.web.ray_runner import ray_job_runner
+
+        # every queued job gets a thread that waits on its Ray task; the cluster decides how many run
+        manager = JobManager(settings.data_dir, concurrency=settings.queue_size, queue_size=settings.queue_size,
+                             retention_s=settings.retention_s,
+                             runner=ray_job_runner(settings.device, settings.ray_address, cpus=settings.ray_cpus))
     jobs = manager or JobManager(settings.data_dir, concurrency=settings.concurrency,
                                  queue_size=settings.queue_size, retention_s=settings.retention_s,
                                  runner=job_runner(settings.device))

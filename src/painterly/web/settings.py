@@ -23,3 +23,6 @@ class ServerSettings:
     max_iterations: int = 1000
     retention_s: float = 24 * 3600
     device: str = "auto"
+    ray: bool = False  # run jobs as Ray tasks (concurrency then bounded by the cluster)
+    ray_address: str | None = None  # None with ray=True: an embedded local cluster
+    ray_cpus: float = 2.0  # CPUs per job on Ray
