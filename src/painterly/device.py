@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
-import torch
+if TYPE_CHECKING:
+    import torch
 
 from painterly.errors import ConfigError
 
@@ -13,6 +15,8 @@ __all__ = ["available_memory", "resolve_device"]
 
 def resolve_device(name: str | torch.device = "auto") -> torch.device:
     """``auto`` -> cuda, then mps, then cpu; an explicit device must exist."""
+    import torch
+
     if isinstance(name, torch.device):
         return name
     if name == "auto":
@@ -30,9 +34,11 @@ def resolve_device(name: str | torch.device = "auto") -> torch.device:
     return torch.device(name)
 
 
-def available_memory(device: torch.device) -> int:
-    """Bytes that a new allocation on ``device`` can use (best effort)."""
-    if device.type == "cuda":
+def available_memory(device: torch.device | None = None) -> int:
+    """Bytes that a new allocation on ``device`` (None: host memory) can use (best effort)."""
+    if device is not None and device.type == "cuda":
+        import torch
+
         free, _total = torch.cuda.mem_get_info(device)
         return int(free)
     try:

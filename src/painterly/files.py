@@ -12,7 +12,7 @@ from __future__ import annotations
 import json
 import os
 import tempfile
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -24,6 +24,7 @@ __all__ = [
     "atomic_path",
     "check_not_input",
     "check_output_path",
+    "expand_inputs",
     "list_image_files",
     "publish",
     "same_file",
@@ -119,3 +120,21 @@ def list_image_files(folder: str | os.PathLike, *, recursive: bool = False) -> l
     root = Path(folder)
     found = root.rglob("*") if recursive else root.iterdir()
     return sorted(p for p in found if p.is_file() and p.suffix.lower() in IMAGE_EXTENSIONS)
+
+
+def expand_inputs(inputs: Sequence[str | os.PathLike]) -> list[Path]:
+    """Files as given, folders expanded to their images (sorted, not recursive).
+    Missing paths and empty folders raise :class:`ImageError`."""
+    files: list[Path] = []
+    for item in inputs:
+        p = Path(item)
+        if not p.exists():
+            raise ImageError(f"{p}: no such file or folder")
+        if p.is_dir():
+            found = list_image_files(p)
+            if not found:
+                raise ImageError(f"{p}: no images in this folder")
+            files += found
+        else:
+            files.append(p)
+    return files

@@ -172,8 +172,21 @@ def plan_items(rows: list[Row], out_dir: Path, method: str, common: list[str], e
 
 
 def _fast(ns: argparse.Namespace, img: Any, cache: dict, measure: bool) -> Outcome:
-    from painterly.cli.fast import make_stylizer, mask_function, stylize_one
+    """As ``painterly fast IMAGE`` would: on onnxruntime where that applies, else torch."""
+    from painterly.cli.fast import make_stylizer, mask_function, onnx_model, stylize_one, stylize_one_onnx
     from painterly.faces.face_pass import FacePass
+
+    onnx_file = onnx_model(ns, [])
+    if onnx_file is not None:
+        key: tuple = ("onnx", str(onnx_file), ns.face_pass is not False)
+        if key not in cache:
+            from painterly.methods.feedforward.onnx_runtime import OnnxStylizer
+
+            cache[key] = (OnnxStylizer(onnx_file, threads=_threads()),
+                          FacePass(device="cpu") if ns.face_pass is not False else None)
+        net, face_pass = cache[key]
+        result = stylize_one_onnx(ns, net, face_pass, img)
+        return Outcome(result, identity=_identity(img, result, ns.device) if measure else [])
 
     key = ("fast", ns.model, tuple(ns.style or ()), ns.adain_model, ns.device, ns.face_pass is not False,
            tuple(ns.style_weights or ()), ns.alpha, ns.style_scale, ns.original_colors, ns.mask)
@@ -184,6 +197,13 @@ def _fast(ns: argparse.Namespace, img: Any, cache: dict, measure: bool) -> Outco
     stylize, check, mask_fn = cache[key]
     result = stylize_one(ns, stylize, mask_fn, check, img)
     return Outcome(result, identity=_identity(img, result, ns.device) if measure else [])
+
+
+def _threads() -> int:
+    """As many onnxruntime threads as torch has here (a Ray worker sets that to its CPUs)."""
+    import torch
+
+    return torch.get_num_threads()
 
 
 def _identity(content: Any, result: Any, device: str) -> list[float | None]:

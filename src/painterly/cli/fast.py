@@ -12,14 +12,14 @@ from typing import TYPE_CHECKING, Any
 from painterly.cli.progress import ProgressBar
 from painterly.errors import ConfigError, ImageError
 from painterly.files import IMAGE_EXTENSIONS, check_output_path
-from painterly.image.color import ORIGINAL_COLORS
-from painterly.methods.feedforward.common import FastOptions
+from painterly.image.options import ORIGINAL_COLORS
+from painterly.methods.feedforward.options import FastOptions
 
 if TYPE_CHECKING:
     import torch
     from PIL import Image
 
-__all__ = ["add_parser", "make_stylizer", "mask_function", "run", "stylize_one"]
+__all__ = ["add_parser", "make_stylizer", "mask_function", "onnx_model", "run", "stylize_one", "stylize_one_onnx"]
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -59,9 +59,102 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                    help="re-stylise small faces at a finer stroke scale so they stay recognisable "
                         "(default: on for images, off for video)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default: auto)")
+    p.add_argument("--runtime", choices=RUNTIMES, default="auto",
+                   help="onnx: the model's ONNX copy on onnxruntime, no torch for the network (bundled models; "
+                        "images; no --original-colors/--mask); torch; auto (default): onnx where it applies")
     p.add_argument("--export-onnx", metavar="FILE.onnx", help="export the model to ONNX (no CONTENT needed)")
     p.add_argument("--list", action="store_true", help="list the bundled models and how they were trained")
     return p
+
+
+RUNTIMES = ("auto", "onnx", "torch")
+
+
+def onnx_model(args: argparse.Namespace, videos: list[str]) -> Path | None:
+    """The ONNX file to run on, when the light path applies (see ``--runtime``)."""
+    from painterly.methods.feedforward.onnx_runtime import onnx_model_for, onnxruntime_available
+
+    why_not = ("AdaIN (--style)" if args.style else "a video" if videos else
+               "--original-colors" if args.original_colors else "--mask" if args.mask else
+               f"--device {args.device}" if args.device not in ("auto", "cpu") else
+               "--export-onnx" if args.export_onnx else
+               "onnxruntime is not installed" if not onnxruntime_available() else None)
+    path = None if why_not else onnx_model_for(args.model)
+    if path is None and why_not is None:
+        why_not = f"no ONNX copy of {args.model}"
+    if args.runtime == "onnx" and path is None:
+        raise ConfigError(f"--runtime onnx does not apply here: {why_not}")
+    return path if args.runtime != "torch" else None
+
+
+def _run_onnx(args: argparse.Namespace, onnx_file: Path, use_face_pass: bool, t0: float) -> int:
+    """Images through onnxruntime; torch is imported only for the face pass (MTCNN and
+    the blend), and only when it is on."""
+    from painterly.events import ItemEvent
+    from painterly.files import check_output_path, expand_inputs
+    from painterly.image.io import load_image, save_image
+    from painterly.methods.feedforward.onnx_runtime import OnnxStylizer
+
+    net = OnnxStylizer(onnx_file)
+    files = expand_inputs(args.inputs)
+    out = Path(args.output)
+    single = len(files) == 1 and not Path(args.inputs[0]).is_dir() and out.suffix
+    if single:
+        check_output_path(out)
+    elif out.suffix and not out.is_dir():
+        raise ImageError(f"{out}: several inputs need an output folder, not a file name")
+    else:
+        check_output_path(out, folder=True)
+    face_pass = None
+    if use_face_pass:
+        from painterly.faces.face_pass import FacePass
+
+        face_pass = FacePass(device="cpu")
+    skipped: list[str] = []
+    start = time.perf_counter()
+    with ProgressBar("images", unit="img", enabled=not single) as bar:
+        for n, f in enumerate(files, start=1):
+            try:
+                img = load_image(f)
+            except ImageError as exc:
+                skipped.append(str(exc))
+                bar(ItemEvent(step=n, total_steps=len(files), elapsed=time.perf_counter() - start, item=str(f),
+                              skipped=str(exc)))
+                continue
+            result = stylize_one_onnx(args, net, face_pass, img)
+            target = out if single else out / f"{f.stem}_{net.name}.png"
+            save_image(result, target, protect=files)
+            bar(ItemEvent(step=n, total_steps=len(files), elapsed=time.perf_counter() - start, item=str(f)))
+    done = len(files) - len(skipped)
+    print(f"wrote {out if single else f'{done} image(s) to {out}'} in {time.perf_counter() - t0:.2f} s on cpu "
+          f"(onnxruntime){_faces_note(face_pass)}", file=sys.stderr)
+    if skipped:
+        print(f"skipped {len(skipped)} unreadable image(s):", file=sys.stderr)
+        for reason in skipped:
+            print(f"  {reason}", file=sys.stderr)
+    return 1 if skipped and not done else 0
+
+
+def stylize_one_onnx(args: argparse.Namespace, net: Any, face_pass: Any, img: Image.Image) -> Image.Image:
+    """One image on the ONNX path (``painterly fast IMAGE`` and ``painterly batch``)."""
+    from painterly.image.io import resize_long_side, scaled_size
+
+    if args.size is not None:
+        net.check_memory(*scaled_size(img.height, img.width, args.size))  # before the resize allocates it
+        img = resize_long_side(img, args.size)
+    else:
+        net.check_memory(img.height, img.width)
+    result = net.stylize(img)
+    if face_pass is None:
+        return result
+    import torch
+
+    from painterly.image.io import pil_to_tensor, tensor_to_pil
+
+    def restyle(crop: torch.Tensor, _face: Any) -> torch.Tensor:
+        return torch.from_numpy(net.stylize_array(crop.numpy()))
+
+    return tensor_to_pil(face_pass(restyle, pil_to_tensor(img), pil_to_tensor(result)))
 
 
 def _list() -> int:
@@ -167,8 +260,9 @@ def _run_images(
     args: argparse.Namespace, stylize: Any, mask_fn: Any, suffix: str, device: str, face_pass: Any, check: Any,
     t0: float,
 ) -> int:
+    from painterly.files import expand_inputs
     from painterly.image import load_image, save_image
-    from painterly.methods.feedforward.batch import expand_inputs, stylize_images
+    from painterly.methods.feedforward.batch import stylize_images
 
     out = Path(args.output)
     files = expand_inputs(args.inputs)
@@ -196,14 +290,14 @@ def _run_images(
 
 
 def run(args: argparse.Namespace) -> int:
-    from painterly.faces.face_pass import FacePass
     from painterly.image.video import is_video
-    from painterly.methods.feedforward import export_onnx
 
     if args.list:
         return _list()
     FastOptions(alpha=args.alpha, style_scale=args.style_scale, size=args.size, batch_size=args.batch_size)
     if args.export_onnx:
+        from painterly.methods.feedforward import export_onnx
+
         path = export_onnx(args.model or args.adain_model, args.export_onnx)
         print(f"wrote {path}", file=sys.stderr)
         if not args.inputs:
@@ -219,6 +313,11 @@ def run(args: argparse.Namespace) -> int:
     out_is_image = Path(args.output).suffix.lower() in IMAGE_EXTENSIONS
     videos = [p for p in args.inputs if is_video(p) and not (Path(p).suffix.lower() == ".gif" and out_is_image)]
     use_face_pass = args.face_pass if args.face_pass is not None else (_DEFAULTS.face_pass and not videos)
+    onnx_file = onnx_model(args, videos)
+    if onnx_file is not None:
+        return _run_onnx(args, onnx_file, bool(use_face_pass), t0)
+    from painterly.faces.face_pass import FacePass
+
     face_pass = FacePass(device=args.device) if use_face_pass else None
     stylize, suffix, device, check = make_stylizer(args, face_pass)
     mask_fn = mask_function(args.mask, device) if args.mask else None

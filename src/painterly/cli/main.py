@@ -36,31 +36,33 @@ class _NoteHandler(logging.Handler):
         tqdm.write(f"note: {as_flags(record.getMessage(), self.flags)}", file=sys.stderr)
 
 
-def build_parser() -> argparse.ArgumentParser:
-    from painterly.cli import stylize as stylize_cmd
+# name -> one-line help; each command's module (painterly.cli.NAME) is imported only
+# when that command runs or its own --help is asked for, so the start stays light
+COMMANDS = {
+    "stylize": "stylise a photo with one or more paintings (Gatys et al.)",
+    "faces": "face detection, verification and recognition",
+    "serve": "web page and HTTP API for stylisation jobs",
+    "fast": "stylise images, folders or videos in milliseconds (trained models, AdaIN)",
+    "train": "train a fast feed-forward model (per style, or AdaIN for any style)",
+    "study": "a parameter study: a grid of settings on one photo, as one labelled sheet",
+    "batch": "stylise a folder, a glob or a manifest of images (in this process or on Ray)",
+    "backbones": "list the loss networks and where their weights come from",
+}
+
+
+def build_parser(only: str | None = "*") -> argparse.ArgumentParser:
+    """The full parser (``only="*"``), or one whose only real subcommand is ``only``
+    (the others are listed by name and help, without importing their modules)."""
+    import importlib
 
     parser = _Parser(prog="painterly", description="Neural style transfer that keeps faces recognisable.")
     parser.add_argument("--version", action="store_true", help="print the version and exit")
     sub = parser.add_subparsers(dest="command", parser_class=_Parser)
-    stylize_cmd.add_parser(sub)
-    from painterly.cli import faces as faces_cmd
-
-    faces_cmd.add_parser(sub)
-    from painterly.cli import serve as serve_cmd
-
-    serve_cmd.add_parser(sub)
-    from painterly.cli import fast as fast_cmd
-    from painterly.cli import train as train_cmd
-
-    fast_cmd.add_parser(sub)
-    train_cmd.add_parser(sub)
-    from painterly.cli import study as study_cmd
-
-    study_cmd.add_parser(sub)
-    from painterly.cli import batch as batch_cmd
-
-    batch_cmd.add_parser(sub)
-    sub.add_parser("backbones", help="list the loss networks and where their weights come from")
+    for name, text in COMMANDS.items():
+        if name != "backbones" and only in ("*", name):
+            importlib.import_module(f"painterly.cli.{name}").add_parser(sub)
+        else:
+            sub.add_parser(name, help=text)
     return parser
 
 
@@ -74,8 +76,8 @@ def _list_backbones() -> int:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(next((a for a in argv if not a.startswith("-")), None))
     item_flags: list[str] = []
     if argv[:1] == ["batch"]:  # flags of the single-image commands ride along to every item
         from painterly.cli import batch as batch_cmd

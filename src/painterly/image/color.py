@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from painterly.errors import ConfigError
+from painterly.image.options import ORIGINAL_COLORS, check_original_colors
 
 __all__ = [
     "ORIGINAL_COLORS",
@@ -23,13 +23,6 @@ __all__ = [
     "yiq_to_rgb",
 ]
 
-ORIGINAL_COLORS = ("luminance", "histogram")
-
-
-def check_original_colors(mode: str | None) -> None:
-    """Raise :class:`ConfigError` unless ``mode`` is None or one of :data:`ORIGINAL_COLORS`."""
-    if mode not in (None, *ORIGINAL_COLORS):
-        raise ConfigError(f"unknown original_colors mode {mode!r}; choose from {', '.join(ORIGINAL_COLORS)}")
 
 _RGB_TO_YIQ = torch.tensor(
     [[0.299, 0.587, 0.114], [0.595716, -0.274453, -0.321263], [0.211456, -0.522591, 0.311135]]

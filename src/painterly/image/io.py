@@ -10,12 +10,12 @@ from __future__ import annotations
 import io
 import logging
 import os
+import sys
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Union
+from typing import TYPE_CHECKING, TypeGuard, Union, cast
 
 import numpy as np
-import torch
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from painterly.errors import ImageError
@@ -36,7 +36,17 @@ __all__ = [
 
 logger = logging.getLogger("painterly")
 
-ImageInput = Union[str, os.PathLike, Image.Image, np.ndarray, torch.Tensor]  # noqa: UP007 - runtime alias, py3.10
+if TYPE_CHECKING:
+    import torch
+
+# a runtime alias (py3.10); torch named by string so that image IO does not import it
+ImageInput = Union[str, os.PathLike, Image.Image, np.ndarray, "torch.Tensor"]
+
+
+def _is_tensor(x: object) -> TypeGuard[torch.Tensor]:
+    """A torch tensor, without importing torch (if torch is not loaded, x is none)."""
+    torch_mod = sys.modules.get("torch")
+    return torch_mod is not None and isinstance(x, torch_mod.Tensor)
 
 
 def _to_rgb(img: Image.Image, name: str) -> Image.Image:
@@ -98,7 +108,9 @@ def load_image(source: ImageInput, *, name: str | None = None) -> Image.Image:
         if arr.dtype != np.uint8:
             arr = np.clip(arr.astype(np.float64) * (255.0 if arr.max() <= 1.0 else 1.0), 0, 255).astype(np.uint8)
         img = Image.fromarray(arr)
-    elif isinstance(source, torch.Tensor):
+    elif _is_tensor(source):
+        import torch
+
         label = name or "tensor"
         if source.dim() not in (3, 4) or source.shape[-3] != 3 or (source.dim() == 4 and source.shape[0] != 1):
             raise ImageError(f"{label}: expected a (3, H, W) or (1, 3, H, W) tensor in [0, 1], "
@@ -107,7 +119,7 @@ def load_image(source: ImageInput, *, name: str | None = None) -> Image.Image:
             raise ImageError(f"{label}: the tensor holds NaN or infinite values")
         return tensor_to_pil(source)
     else:
-        path = Path(source)
+        path = Path(cast("str | os.PathLike[str]", source))
         label = name or str(path)
         if not path.exists():
             raise ImageError(f"{label}: no such file")
@@ -153,6 +165,8 @@ def _decode(source: Path | io.BytesIO, label: str) -> Image.Image:
 
 def pil_to_tensor(img: Image.Image, device: torch.device | str = "cpu") -> torch.Tensor:
     """PIL RGB image -> float32 tensor in [0, 1], shape (1, 3, H, W)."""
+    import torch
+
     arr = np.asarray(img.convert("RGB"), dtype=np.float32) / 255.0
     return torch.from_numpy(arr.copy()).permute(2, 0, 1).unsqueeze(0).contiguous().to(device)
 
@@ -196,7 +210,7 @@ def save_image(
     check_not_input(out, protect, "input image")
     if out.is_dir():
         raise ImageError(f"{out}: is a directory, expected an output file name")
-    pil = tensor_to_pil(img) if isinstance(img, torch.Tensor) else img
+    pil = tensor_to_pil(img) if _is_tensor(img) else cast(Image.Image, img)
     fmt = Image.registered_extensions().get(out.suffix.lower())
     if fmt is None:
         raise ImageError(f"{out}: unknown image extension {out.suffix!r} (use .png or .jpg)")

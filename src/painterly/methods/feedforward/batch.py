@@ -22,11 +22,11 @@ from PIL import Image
 
 from painterly.errors import ImageError
 from painterly.events import Callback, ItemEvent, notify
-from painterly.files import list_image_files, same_file
+from painterly.files import same_file
 from painterly.image import load_image, pil_to_tensor, resize_long_side, save_image, scaled_size, tensor_to_pil
 from painterly.image.video import VIDEO_EXTENSIONS, probe_video, read_frames, write_video
 
-__all__ = ["BatchReport", "BatchStylize", "MaskFn", "expand_inputs", "stylize_images", "stylize_video"]
+__all__ = ["BatchReport", "BatchStylize", "MaskFn", "stylize_images", "stylize_video"]
 
 logger = logging.getLogger("painterly")
 
@@ -39,24 +39,6 @@ MaskFn = Callable[[torch.Tensor], torch.Tensor]  # (1, 3, H, W) -> (1, 1, H, W) 
 class BatchReport:
     written: list[Path] = field(default_factory=list)
     skipped: list[tuple[Path, str]] = field(default_factory=list)
-
-
-def expand_inputs(inputs: Sequence[str | os.PathLike]) -> list[Path]:
-    """Files as given, folders expanded to their images (sorted, not recursive).
-    Missing paths and empty folders raise :class:`ImageError`."""
-    files: list[Path] = []
-    for item in inputs:
-        p = Path(item)
-        if not p.exists():
-            raise ImageError(f"{p}: no such file or folder")
-        if p.is_dir():
-            found = list_image_files(p)
-            if not found:
-                raise ImageError(f"{p}: no images in this folder")
-            files += found
-        else:
-            files.append(p)
-    return files
 
 
 def _even(size: tuple[int, int]) -> tuple[int, int]:

@@ -41,6 +41,7 @@ def export_onnx(model: str | os.PathLike | torch.nn.Module, output: str | os.Pat
         raise ConfigError("ONNX export needs the onnx package: pip install 'painterly[onnx]'")
     check_output_path(out)
     module: torch.nn.Module
+    metadata: dict[str, str] = {}
     example: tuple[torch.Tensor, ...] = (torch.rand(1, 3, 64, 64),)
     names = ["image"]
     if isinstance(model, torch.nn.Module):
@@ -49,11 +50,21 @@ def export_onnx(model: str | os.PathLike | torch.nn.Module, output: str | os.Pat
         module = AdaINStylizer(resolve_model(model), device="cpu").onnx_module()
         example, names = (torch.rand(1, 3, 64, 64), torch.rand(1, 3, 64, 64)), ["image", "style"]
     else:
-        module = _OnnxWrapper(FastStylizer(resolve_model(model), device="cpu").net)
+        net = FastStylizer(resolve_model(model), device="cpu")
+        module = _OnnxWrapper(net.net)
+        # the onnxruntime path checks sizes against memory with this (it has no hooks to measure)
+        metadata["painterly_bytes_per_pixel"] = f"{4 * net.check_memory.per_pixel():.1f}"
     module.eval()
     axes = {n: {0: "batch", 2: f"{n}_height", 3: f"{n}_width"} for n in names}
     axes["stylized"] = {0: "batch", 2: "height", 3: "width"}
     with atomic_path(out) as tmp, torch.no_grad():
         torch.onnx.export(module, example, str(tmp), input_names=names, output_names=["stylized"],
                           dynamic_axes=axes, opset_version=opset, dynamo=False)
+        if metadata:
+            import onnx
+
+            graph = onnx.load(str(tmp))
+            for key, value in metadata.items():
+                graph.metadata_props.add(key=key, value=value)
+            onnx.save(graph, str(tmp))
     return out
