@@ -57,7 +57,7 @@ def _variants(name: str, img: Image.Image) -> list[tuple[str, Image.Image]]:
 
 
 def main() -> None:
-    from painterly.faces.detect import FaceDetector
+    from painterly.faces.detection import FaceDetector
     from painterly.image import load_image
 
     det = FaceDetector(device="cpu")

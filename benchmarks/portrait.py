@@ -82,7 +82,7 @@ def main() -> None:
 
     from _judge import MobileNetV2Judge
     from painterly import GatysConfig, Stylizer, create_backbone
-    from painterly.faces.detect import FaceDetector
+    from painterly.faces.detection import FaceDetector
     from painterly.image import load_image, pil_to_tensor
     from painterly.methods.portrait import PortraitConfig, stylize_portrait
 
@@ -190,7 +190,7 @@ def _summary(rows: list[dict], target: float) -> None:
 
 def _compose(folder: Path, pairs: list[str], path: str) -> None:
     """Photo / old / new / plain, whole and with the (first) face zoomed, per pair."""
-    from painterly.faces.detect import detect
+    from painterly.faces.detection import detect
     from painterly.image import load_image
 
     rows = []

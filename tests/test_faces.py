@@ -11,7 +11,7 @@ from PIL import Image
 
 from painterly.cli.main import main
 from painterly.faces import Gallery, detect, embed, face_distance, identify, verify
-from painterly.faces.detect import _square, box_iou, nms
+from painterly.faces.detection import _square, box_iou, nms
 from painterly.faces.mtcnn import ONet, PNet, RNet, load_mtcnn_weights
 
 # number of faces per file, from ../shared/data/README.md
@@ -160,7 +160,7 @@ def test_no_face_is_reported_not_crashed(tmp_path: Path, capsys) -> None:
 
 def test_one_detector_per_process_and_resolved_device() -> None:
     from painterly.device import resolve_device
-    from painterly.faces.detect import shared_detector
+    from painterly.faces.detection import shared_detector
 
     assert shared_detector(20.0, "auto") is shared_detector(20, str(resolve_device("auto")))
     assert shared_detector(20.0, "cpu") is shared_detector(20.0, "cpu")

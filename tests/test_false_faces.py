@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from painterly.faces.detect import FaceDetector
+from painterly.faces.detection import FaceDetector
 from painterly.faces.face import Face, Landmarks
 from painterly.faces.plausible import landmark_problem, plausible_faces
 

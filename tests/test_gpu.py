@@ -19,7 +19,7 @@ from PIL import Image
 from painterly import AdaINStylizer, FastStylizer, FastTrainConfig, GatysConfig, Stylizer, train_transformer
 from painterly.cli.main import main
 from painterly.device import resolve_device
-from painterly.faces.detect import FaceDetector, box_iou
+from painterly.faces.detection import FaceDetector, box_iou
 from painterly.image import load_image, resize_long_side
 
 pytestmark = [

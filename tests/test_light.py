@@ -34,14 +34,61 @@ def test_help_imports_nothing_heavy() -> None:
     assert rc == 0 and "torch" not in modules
 
 
-def test_fast_on_onnxruntime_does_not_import_torch(tiny_images, tmp_path: Path) -> None:
+@pytest.mark.parametrize("face_pass", [[], ["--no-face-pass"]])
+def test_fast_on_onnxruntime_does_not_import_torch(face_pass: list[str], tmp_path: Path, shared_data: Path) -> None:
     pytest.importorskip("onnxruntime")
-    content, _ = tiny_images
+    content = shared_data / "faces" / "obama-240p.jpg"  # a small face: the face pass has work to do
     out = tmp_path / "o.png"
-    rc, modules, err = _modules_after(["fast", str(content), "--model", "the_scream", "--no-face-pass", "-o", str(out)])
+    rc, modules, err = _modules_after(["fast", str(content), "--model", "the_scream", *face_pass, "-o", str(out)])
     assert rc == 0, err
     assert "onnxruntime" in modules and "torch" not in modules and "(onnxruntime)" in err
+    assert ("re-stylised" in err) == (not face_pass)
     assert Image.open(out).size == Image.open(content).size
+
+
+def test_light_detector_finds_what_the_torch_detector_finds(shared_data: Path) -> None:
+    pytest.importorskip("onnxruntime")
+    from painterly.faces.detection import FaceDetector
+    from painterly.faces.light import LightFaceDetector
+    from painterly.image import load_image
+
+    light, full = LightFaceDetector(), FaceDetector(device="cpu")
+    for path in sorted((shared_data / "faces").glob("*.*")):
+        img = load_image(path)
+        a, b = light(img), full(img)
+        assert len(a) == len(b), path.name
+        for fa, fb in zip(a, b, strict=True):
+            assert np.abs(np.asarray(fa.box) - np.asarray(fb.box)).max() < 1.0, path.name
+            assert np.abs(fa.landmarks.as_array() - fb.landmarks.as_array()).max() < 1.0, path.name
+            assert abs(fa.score - fb.score) < 1e-3
+
+
+def test_area_resize_is_torchs_area_interpolation() -> None:
+    import torch
+    import torch.nn.functional as F
+
+    from painterly.faces.light import area_resize, nms_array
+
+    x = np.random.default_rng(0).random((3, 37, 53)).astype(np.float32)
+    for size in ((12, 13), (26, 38), (37, 53), (5, 50)):
+        ref = F.interpolate(torch.from_numpy(x)[None], size=size, mode="area")[0].numpy()
+        assert np.abs(area_resize(x, *size) - ref).max() < 1e-5
+    boxes = np.array([[0, 0, 10, 10], [1, 1, 11, 11], [20, 20, 30, 30]], dtype=np.float32)
+    assert nms_array(boxes, np.array([0.5, 0.9, 0.7]), 0.5).tolist() == [1, 2]
+
+
+def test_light_face_pass_matches_the_torch_face_pass(shared_data: Path, tmp_path: Path) -> None:
+    pytest.importorskip("onnxruntime")
+    photo = shared_data / "faces" / "obama-240p.jpg"
+    outs = {}
+    for runtime in ("onnx", "torch"):
+        for fp in ("--face-pass", "--no-face-pass"):
+            out = tmp_path / f"{runtime}{fp}.png"
+            assert main(["fast", str(photo), "--runtime", runtime, fp, "-o", str(out)]) == 0
+            outs[runtime, fp] = np.asarray(Image.open(out)).astype(int)
+    changed = np.abs(outs["torch", "--face-pass"] - outs["torch", "--no-face-pass"]).mean()
+    gap = np.abs(outs["onnx", "--face-pass"] - outs["torch", "--face-pass"]).mean()
+    assert changed > 0.5 and gap < changed / 10  # the face pass does something, and the same thing
 
 
 @pytest.mark.parametrize("model", ["starry_night", "the_scream"])
@@ -49,7 +96,7 @@ def test_onnx_copies_match_the_torch_networks(model: str, tmp_path: Path, shared
     pytest.importorskip("onnxruntime")
     photo = shared_data / "faces" / "obama-240p.jpg"
     for runtime in ("onnx", "torch"):
-        assert main(["fast", str(photo), "--model", model, "--runtime", runtime, "-o",
+        assert main(["fast", str(photo), "--model", model, "--runtime", runtime, "--no-face-pass", "-o",
                      str(tmp_path / f"{runtime}.png")]) == 0
     a = np.asarray(Image.open(tmp_path / "onnx.png")).astype(int)
     b = np.asarray(Image.open(tmp_path / "torch.png")).astype(int)

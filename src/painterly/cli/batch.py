@@ -180,10 +180,11 @@ def _fast(ns: argparse.Namespace, img: Any, cache: dict, measure: bool) -> Outco
     if onnx_file is not None:
         key: tuple = ("onnx", str(onnx_file), ns.face_pass is not False)
         if key not in cache:
+            from painterly.faces.light import LightFacePass
             from painterly.methods.feedforward.onnx_runtime import OnnxStylizer
 
             cache[key] = (OnnxStylizer(onnx_file, threads=_threads()),
-                          FacePass(device="cpu") if ns.face_pass is not False else None)
+                          LightFacePass() if ns.face_pass is not False else None)
         net, face_pass = cache[key]
         result = stylize_one_onnx(ns, net, face_pass, img)
         return Outcome(result, identity=_identity(img, result, ns.device) if measure else [])
@@ -207,7 +208,7 @@ def _threads() -> int:
 
 
 def _identity(content: Any, result: Any, device: str) -> list[float | None]:
-    from painterly.faces.detect import shared_detector
+    from painterly.faces.detection import shared_detector
     from painterly.faces.identity import identity_distance
 
     out: list[float | None] = []
@@ -221,7 +222,7 @@ def _identity(content: Any, result: Any, device: str) -> list[float | None]:
 
 def _gatys(ns: argparse.Namespace, img: Any, cache: dict) -> Outcome:
     from painterly.cli.stylize import config_from_args, portrait_config_from_args
-    from painterly.faces.detect import shared_detector
+    from painterly.faces.detection import shared_detector
     from painterly.methods import Stylizer
     from painterly.methods.portrait import stylize_portrait
     from painterly.styles import resolve_style

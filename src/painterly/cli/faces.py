@@ -70,7 +70,7 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _detect(args: argparse.Namespace) -> int:
-    from painterly.faces.detect import FaceDetector
+    from painterly.faces.detection import FaceDetector
     from painterly.faces.draw import annotate
     from painterly.image import load_image, save_image
 

@@ -88,8 +88,7 @@ def onnx_model(args: argparse.Namespace, videos: list[str]) -> Path | None:
 
 
 def _run_onnx(args: argparse.Namespace, onnx_file: Path, use_face_pass: bool, t0: float) -> int:
-    """Images through onnxruntime; torch is imported only for the face pass (MTCNN and
-    the blend), and only when it is on."""
+    """Images through onnxruntime, the face pass included (MTCNN on onnxruntime): no torch."""
     from painterly.events import ItemEvent
     from painterly.files import check_output_path, expand_inputs
     from painterly.image.io import load_image, save_image
@@ -107,9 +106,9 @@ def _run_onnx(args: argparse.Namespace, onnx_file: Path, use_face_pass: bool, t0
         check_output_path(out, folder=True)
     face_pass = None
     if use_face_pass:
-        from painterly.faces.face_pass import FacePass
+        from painterly.faces.light import LightFacePass
 
-        face_pass = FacePass(device="cpu")
+        face_pass = LightFacePass()
     skipped: list[str] = []
     start = time.perf_counter()
     with ProgressBar("images", unit="img", enabled=not single) as bar:
@@ -136,7 +135,11 @@ def _run_onnx(args: argparse.Namespace, onnx_file: Path, use_face_pass: bool, t0
 
 
 def stylize_one_onnx(args: argparse.Namespace, net: Any, face_pass: Any, img: Image.Image) -> Image.Image:
-    """One image on the ONNX path (``painterly fast IMAGE`` and ``painterly batch``)."""
+    """One image on the ONNX path (``painterly fast IMAGE`` and ``painterly batch``);
+    ``face_pass``: a :class:`~painterly.faces.light.LightFacePass` or None. No torch."""
+    import numpy as np
+    from PIL import Image as PILImage
+
     from painterly.image.io import resize_long_side, scaled_size
 
     if args.size is not None:
@@ -144,17 +147,11 @@ def stylize_one_onnx(args: argparse.Namespace, net: Any, face_pass: Any, img: Im
         img = resize_long_side(img, args.size)
     else:
         net.check_memory(img.height, img.width)
-    result = net.stylize(img)
-    if face_pass is None:
-        return result
-    import torch
-
-    from painterly.image.io import pil_to_tensor, tensor_to_pil
-
-    def restyle(crop: torch.Tensor, _face: Any) -> torch.Tensor:
-        return torch.from_numpy(net.stylize_array(crop.numpy()))
-
-    return tensor_to_pil(face_pass(restyle, pil_to_tensor(img), pil_to_tensor(result)))
+    x = (np.asarray(img, dtype=np.float32) / 255.0).transpose(2, 0, 1)[None]
+    y = net.stylize_array(x)[0]
+    if face_pass is not None:
+        y = face_pass(net.stylize_array, img, y)
+    return PILImage.fromarray((y.transpose(1, 2, 0) * 255.0).round().astype(np.uint8), "RGB")
 
 
 def _list() -> int:
@@ -175,7 +172,7 @@ def mask_function(spec: str, device: str) -> Any:
     from painterly.methods.feedforward.common import load_mask
 
     if spec in ("face", "background"):
-        from painterly.faces.detect import shared_detector
+        from painterly.faces.detection import shared_detector
         from painterly.faces.masks import face_mask
         from painterly.image import tensor_to_pil
 

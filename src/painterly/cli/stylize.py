@@ -292,7 +292,7 @@ def _run_sketch(args: argparse.Namespace, out: Path, inputs: list[Path]) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    from painterly.faces.detect import shared_detector
+    from painterly.faces.detection import shared_detector
     from painterly.files import write_json
     from painterly.image import load_image, save_image
     from painterly.records import run_record

@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from PIL import Image, ImageDraw
 
-from painterly.faces.detect import Face
+from painterly.faces.detection import Face
 
 __all__ = ["annotate"]
 

@@ -15,7 +15,7 @@ import numpy as np
 from PIL import Image
 
 from painterly.errors import PainterlyError, WeightsUnavailableError
-from painterly.faces.detect import Face, Landmarks, detect
+from painterly.faces.detection import Face, Landmarks, detect
 from painterly.image.io import ImageInput, load_image
 
 __all__ = [

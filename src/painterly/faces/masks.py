@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 
 from painterly.faces.face import Face
 
-__all__ = ["face_ellipse", "face_mask", "face_parts_mask"]
+if TYPE_CHECKING:
+    import torch
+
+__all__ = ["face_ellipse", "face_mask", "face_mask_array", "face_parts_mask"]
 
 
 def face_ellipse(face: Face) -> tuple[float, float, float, float, float]:
@@ -33,27 +36,36 @@ def face_ellipse(face: Face) -> tuple[float, float, float, float, float]:
     return float(cx), float(cy), half_w, half_h, angle
 
 
+def face_mask_array(faces: Sequence[Face], height: int, width: int, *, feather: float = 0.25) -> np.ndarray:
+    """Soft mask (H, W) float32 in [0, 1]: 1 inside each face ellipse, falling to 0 over
+    ``feather`` x the ellipse's half-width outside it (smoothstep). Faces union by max."""
+    ys = np.arange(height, dtype=np.float32)[:, None] + 0.5
+    xs = np.arange(width, dtype=np.float32)[None, :] + 0.5
+    mask = np.zeros((height, width), dtype=np.float32)
+    for face in faces:
+        cx, cy, a, b, ang = face_ellipse(face)
+        dx, dy = xs - np.float32(cx), ys - np.float32(cy)
+        u = dx * np.float32(math.cos(ang)) + dy * np.float32(math.sin(ang))
+        v = -dx * np.float32(math.sin(ang)) + dy * np.float32(math.cos(ang))
+        r = np.sqrt((u / np.float32(a)) ** 2 + (v / np.float32(b)) ** 2)  # 1 on the ellipse
+        t = np.clip((1 + feather - r) / feather, 0, 1)
+        mask = np.maximum(mask, t * t * (3 - 2 * t))
+    return mask.astype(np.float32)
+
+
 def face_mask(
     faces: Sequence[Face], height: int, width: int, *, feather: float = 0.25, device: str | torch.device = "cpu"
 ) -> torch.Tensor:
-    """Soft mask (1, 1, H, W) in [0, 1]: 1 inside each face ellipse, falling to 0 over
-    ``feather`` x the ellipse's half-width outside it (smoothstep). Faces union by max."""
-    ys = torch.arange(height, dtype=torch.float32, device=device)[:, None] + 0.5
-    xs = torch.arange(width, dtype=torch.float32, device=device)[None, :] + 0.5
-    mask = torch.zeros(height, width, device=device)
-    for face in faces:
-        cx, cy, a, b, ang = face_ellipse(face)
-        dx, dy = xs - cx, ys - cy
-        u = dx * math.cos(ang) + dy * math.sin(ang)
-        v = -dx * math.sin(ang) + dy * math.cos(ang)
-        r = torch.sqrt((u / a) ** 2 + (v / b) ** 2)  # 1 on the ellipse
-        t = ((1 + feather - r) / feather).clamp(0, 1)
-        mask = torch.maximum(mask, t * t * (3 - 2 * t))
-    return mask[None, None]
+    """:func:`face_mask_array` as a tensor (1, 1, H, W) on ``device``."""
+    import torch
+
+    return torch.from_numpy(face_mask_array(faces, height, width, feather=feather))[None, None].to(device)
 
 
 def _blob(xs: torch.Tensor, ys: torch.Tensor, cx: float, cy: float, a: float, b: float, ang: float,
           feather: float) -> torch.Tensor:
+    import torch
+
     """Soft ellipse: 1 inside, smoothstep to 0 over ``feather`` x the radius outside."""
     dx, dy = xs - cx, ys - cy
     u = dx * math.cos(ang) + dy * math.sin(ang)
@@ -71,6 +83,8 @@ def face_parts_mask(
     forehead, hair and the face's outline are outside it. Sizes are fractions of the
     eye distance d (eye+brow blob 0.36 d x 0.34 d, raised 0.12 d; nose 0.2 d wide;
     mouth half its width + 0.18 d across, 0.26 d high)."""
+    import torch
+
     ys = torch.arange(height, dtype=torch.float32, device=device)[:, None] + 0.5
     xs = torch.arange(width, dtype=torch.float32, device=device)[None, :] + 0.5
     mask = torch.zeros(height, width, device=device)

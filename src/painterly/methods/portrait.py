@@ -23,7 +23,7 @@ from PIL import Image
 
 from painterly.errors import ConfigError
 from painterly.events import Callback
-from painterly.faces.detect import Face, FaceDetector, shared_detector
+from painterly.faces.detection import Face, FaceDetector, shared_detector
 from painterly.faces.face_pass import PORTRAIT_FACE_PASS, FacePass
 from painterly.faces.identity import embed, identity_distance, similarity_transform
 from painterly.faces.masks import face_mask, face_parts_mask

@@ -117,7 +117,7 @@ def sketch_portrait(photo: ImageInput, config: SketchConfig | None = None, *, de
     """:func:`pencil_sketch` plus the identity distance of every face (dlib only measures)."""
     import time
 
-    from painterly.faces.detect import shared_detector
+    from painterly.faces.detection import shared_detector
     from painterly.faces.identity import identity_distance
 
     t0 = time.perf_counter()

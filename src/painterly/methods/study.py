@@ -130,7 +130,7 @@ def run_study(
         stylizer = Stylizer(styles, cfg) if first is None else first.with_config(cfg)
         first = first or stylizer
         if faces is None and pcfg.face_aware is not False:
-            from painterly.faces.detect import shared_detector
+            from painterly.faces.detection import shared_detector
 
             faces = shared_detector(pcfg.min_face_size, stylizer.device)(image)
         t0 = time.perf_counter()

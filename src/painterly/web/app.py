@@ -353,7 +353,7 @@ def _face_routes(app: FastAPI, settings: ServerSettings) -> None:
     async def faces(image: Annotated[UploadFile, File()]) -> dict[str, Any]:
         """Face detection on an uploaded image: boxes, scores, five landmarks."""
         img = _read_image(await _read_upload(image, "image", settings), "image", settings)
-        from painterly.faces.detect import detect
+        from painterly.faces.detection import detect
 
         scale = min(1.0, math.sqrt(settings.face_pixels / (img.width * img.height)))
         small = img if scale == 1.0 else img.resize((max(1, round(img.width * scale)),

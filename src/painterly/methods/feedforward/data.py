@@ -15,7 +15,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from painterly.errors import ImageError
-from painterly.faces.detect import shared_detector
+from painterly.faces.detection import shared_detector
 from painterly.faces.masks import face_mask
 from painterly.files import IMAGE_EXTENSIONS, list_image_files
 from painterly.image import load_image, pil_to_tensor

@@ -1,0 +1,59 @@
+"""What the face pass does, as settings (no torch: the onnxruntime path uses them too)."""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any
+
+from painterly.errors import ConfigError
+
+__all__ = ["FAST_FACE_PASS", "PORTRAIT_FACE_PASS", "FacePassConfig"]
+
+
+@dataclass(frozen=True)
+class FacePassConfig:
+    """Which faces get a second pass, on what crop, and how it is blended back.
+
+    ``below``: faces narrower than this (output pixels) are re-stylised; None = every
+    face whose zoom is worth it (> 1.05). ``margin``: the crop's half-side as a multiple
+    of the face box's larger side. The crop is enlarged so the face is ``target_width``
+    px wide (None: by ``max_zoom``), by at most ``max_zoom``, and then, with
+    ``side_range``, its long side is clamped to that range. ``blend``: ``"mask"`` puts
+    the new face in through the feathered landmark mask; ``"low-frequency"`` takes only
+    the new crop's detail and keeps the first result's low frequencies (no seam in
+    colour or light).
+    """
+
+    below: float | None = None
+    margin: float = 0.9
+    target_width: float | None = 224.0
+    max_zoom: float = 4.0
+    side_range: tuple[int, int] | None = None
+    blend: str = "mask"
+
+    def __post_init__(self) -> None:
+        if self.target_width is not None and self.target_width < 32:
+            raise ConfigError(f"face pass target_width must be >= 32 px, got {self.target_width}")
+        if self.max_zoom < 1:
+            raise ConfigError(f"face pass max_zoom must be >= 1, got {self.max_zoom}")
+        if self.blend not in ("mask", "low-frequency"):
+            raise ConfigError(f"face pass blend must be 'mask' or 'low-frequency', got {self.blend!r}")
+
+    def replace(self, **changes: Any) -> FacePassConfig:
+        return dataclasses.replace(self, **changes)
+
+    def zoom(self, face_width: float, crop_side: int) -> float:
+        """How much the crop around a face of ``face_width`` px is enlarged."""
+        zoom = self.max_zoom
+        if self.target_width is not None:
+            zoom = min(zoom, self.target_width / max(face_width, 1.0))
+        if self.side_range is not None:
+            lo, hi = self.side_range
+            zoom = min(hi, max(lo, crop_side * zoom)) / crop_side
+        return zoom
+
+
+FAST_FACE_PASS = FacePassConfig()  # faces under 224 px, zoomed to 224 px (at most 4x)
+PORTRAIT_FACE_PASS = FacePassConfig(below=128, margin=1.2, target_width=None, max_zoom=2.0, side_range=(256, 384),
+                                    blend="low-frequency")
