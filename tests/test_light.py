@@ -115,3 +115,16 @@ def test_onnx_path_refuses_sizes_past_memory(tiny_images, tmp_path: Path, capsys
     code = main(["fast", str(content), "--runtime", "onnx", "--size", "100000", "-o", str(tmp_path / "o.png")])
     err = capsys.readouterr().err
     assert code == 2 and "the largest size that fits" in err and not (tmp_path / "o.png").exists()
+
+
+def test_a_missing_engine_is_one_line(tiny_images, tmp_path: Path) -> None:
+    """With torch hidden, commands that need it say what to install; fast on onnxruntime runs."""
+    content, style = tiny_images
+    code = ("import sys\nsys.modules['torch'] = None\nfrom painterly.cli.main import main\n"
+            f"a = main(['stylize', {str(content)!r}, '--style', {str(style)!r}, '-o', {str(tmp_path / 'a.png')!r}])\n"
+            f"b = main(['fast', {str(content)!r}, '-o', {str(tmp_path / 'b.png')!r}])\n"
+            "print('RC', a, b)\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert "RC 2 0" in res.stdout, res.stderr[-2000:]
+    assert "'painterly stylize' here needs torch: pip install torch" in res.stderr and "Traceback" not in res.stderr
+    assert (tmp_path / "b.png").exists() and not (tmp_path / "a.png").exists()

@@ -15,6 +15,12 @@ from painterly.errors import PainterlyError
 __all__ = ["main"]
 
 EXIT_USAGE = 2
+# what to install when a command meets a missing engine ("painterly fast" on onnxruntime needs no torch)
+_OPTIONAL = {
+    "torch": "pip install torch (CPU: pip install torch --index-url https://download.pytorch.org/whl/cpu)",
+    "onnxruntime": "pip install 'painterly[onnx]'",
+    "ray": "pip install 'painterly[ray]'",
+}
 EXIT_INTERRUPTED = 130
 
 
@@ -75,9 +81,20 @@ def _list_backbones() -> int:
     return 0
 
 
+def _missing(exc: ModuleNotFoundError, command: str | None) -> int:
+    if exc.name not in _OPTIONAL:
+        raise exc
+    print(f"painterly: error: 'painterly {command}' here needs {exc.name}: {_OPTIONAL[exc.name]}", file=sys.stderr)
+    return EXIT_USAGE
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    parser = build_parser(next((a for a in argv if not a.startswith("-")), None))
+    command = next((a for a in argv if not a.startswith("-")), None)
+    try:
+        parser = build_parser(command)
+    except ModuleNotFoundError as exc:  # the command's own module needs an engine that is missing
+        return _missing(exc, command)
     item_flags: list[str] = []
     if argv[:1] == ["batch"]:  # flags of the single-image commands ride along to every item
         from painterly.cli import batch as batch_cmd
@@ -137,6 +154,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("painterly: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except ModuleNotFoundError as exc:  # an optional engine this command needs is not installed
+        return _missing(exc, args.command)
     parser.print_help()
     return EXIT_USAGE
 
