@@ -58,6 +58,11 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--face-pass", action=argparse.BooleanOptionalAction, default=None,
                    help="re-stylise small faces at a finer stroke scale so they stay recognisable "
                         "(default: on for images, off for video)")
+    p.add_argument("--temporal", action=argparse.BooleanOptionalAction, default=True,
+                   help="video: blend each frame with the previous output, warped by optical flow, where nothing "
+                        "is occluded, so strokes do not flicker (default: on; --no-temporal: frame by frame)")
+    p.add_argument("--temporal-weight", type=float, default=0.45,
+                   help="video: share of the warped previous output, 0 to <1 (default 0.45)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default: auto)")
     p.add_argument("--runtime", choices=RUNTIMES, default="auto",
                    help="onnx: the model's ONNX copy on onnxruntime, no torch for the network (bundled models; "
@@ -234,9 +239,14 @@ def _run_video(args: argparse.Namespace, video: str, stylize: Any, mask_fn: Any,
 
     if len(args.inputs) != 1:
         raise ConfigError("give one video at a time (or images and folders without videos)")
+    temporal = None
+    if args.temporal:
+        from painterly.image.flow import TemporalBlend
+
+        temporal = TemporalBlend(args.temporal_weight)
     with ProgressBar("video", unit="frame") as bar:
         written = stylize_video(stylize, video, Path(args.output), size=args.size, batch_size=args.batch_size,
-                                mask_fn=mask_fn, callback=bar, check_size=check)
+                                mask_fn=mask_fn, callback=bar, check_size=check, temporal=temporal)
     print(f"wrote {written} ({bar.n} frames) in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
     return 0
 

@@ -111,9 +111,13 @@ def stylize_video(
     mask_fn: MaskFn | None = None,
     callback: Callback | None = None,
     check_size: SizeCheck | None = None,
+    temporal: Callable[[np.ndarray, np.ndarray], np.ndarray] | None = None,
 ) -> Path:
     """Stylise a video frame by frame (batched); the audio is kept where the output
-    container allows. Frame sizes are rounded down to even numbers (yuv420p)."""
+    container allows. Frame sizes are rounded down to even numbers (yuv420p).
+    ``temporal(input frame uint8 (H, W, 3), stylised float (H, W, 3)) -> float``, called
+    on the frames in order (:class:`painterly.image.flow.TemporalBlend`), steadies the
+    strokes from frame to frame."""
     src_p, dst_p = Path(src), Path(dst)
     if dst_p.suffix.lower() not in VIDEO_EXTENSIONS:
         raise ImageError(f"{dst_p}: a video input needs a video output ({', '.join(sorted(VIDEO_EXTENSIONS))})")
@@ -137,8 +141,13 @@ def stylize_video(
             masks = None
             if mask_fn is not None:
                 masks = torch.cat([mask_fn(x[j : j + 1]) for j in range(x.shape[0])])
-            for yi in stylize(x, masks):
-                yield np.asarray(tensor_to_pil(yi))
+            for xi, yi in zip(x, stylize(x, masks), strict=True):
+                if temporal is None:
+                    yield np.asarray(tensor_to_pil(yi))
+                    continue
+                frame = (xi.permute(1, 2, 0).numpy() * 255).round().astype(np.uint8)
+                out = temporal(frame, yi.permute(1, 2, 0).cpu().numpy())
+                yield (np.clip(out, 0, 1) * 255).round().astype(np.uint8)
             buf.clear()
 
         for frame in read_frames(src_p):
