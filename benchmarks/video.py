@@ -52,6 +52,7 @@ def main() -> None:
 
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--frames", type=int, default=120)
+    ap.add_argument("--gatys-frames", type=int, default=24, help="frames of carphone for the Gatys rows (0: skip)")
     ap.add_argument("--sheet", help="write a sheet of carphone frames 60-63, frame by frame vs temporal, with "
                                     "the change from each frame to the next (where flicker shows)")
     opts = ap.parse_args()
@@ -93,18 +94,22 @@ def main() -> None:
                     inputs = [np.asarray(Image.fromarray(f).resize(outs[0].shape[1::-1], Image.Resampling.LANCZOS))
                               for f in _frames(cut, len(outs))]
                 o = [f.astype(np.float32) / 255 for f in outs]
-                e = warping_error(o, inputs[: len(o)])
+                m = min(len(o), len(inputs))
+                o = o[:m]
+                e = warping_error(o, inputs[:m])
                 dist = np.mean([judge.style_distance(torch.from_numpy(f).permute(2, 0, 1)[None], style_t)
                                 for f in o[::10]])
                 results[mode] = (e, dist)
                 if clip == "carphone" and path == "fast":
                     kept[mode] = outs
                 h, w = outs[0].shape[:2]
-                print(f"{clip:13s} {path:6s} {mode:15s} {f'{w}x{h}':>8s} {1000 * loop / len(o):9.1f} "
-                      f"{len(o) / loop:6.1f} {wall:7.1f} {e:8.5f} {dist:8.4f}", flush=True)
+                print(f"{clip:13s} {path:6s} {mode:15s} {f'{w}x{h}':>8s} {1000 * loop / len(outs):9.1f} "
+                      f"{len(outs) / loop:6.1f} {wall:7.1f} {e:8.5f} {dist:8.4f}", flush=True)
             (e0, d0), (e1, d1) = results["frame by frame"], results["temporal"]
             print(f"{'':13s} {path:6s} temporal / frame by frame: E_warp {e1 / e0:.2f}x, style distance "
                   f"{d1 / d0:.3f}x\n", flush=True)
+    if opts.gatys_frames:
+        _gatys_rows(opts.gatys_frames, judge, style_t, tmp)
     if opts.sheet and kept:
         from painterly.report import grid_sheet
 
@@ -118,6 +123,54 @@ def main() -> None:
         grid_sheet(rows, opts.sheet, title="carphone, starry_night network: frame by frame vs temporal",
                    row_labels=labels, height=180)
         print(f"wrote {opts.sheet}")
+
+
+def _gatys_rows(n: int, judge: object, style_t: torch.Tensor, tmp: Path) -> None:
+    """Gatys at 320 px on carphone's first ``n`` frames: every frame its own full run
+    (in-process, the same Stylizer) vs ``painterly stylize CLIP`` (Ruder et al.)."""
+    import imageio_ffmpeg
+    from PIL import Image
+
+    from painterly.image.flow import warping_error
+    from painterly.methods import GatysConfig, Stylizer
+
+    cut = tmp / "carphone_gatys.mp4"
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-i",
+                    str(DATA / "video" / "carphone.mp4"), "-frames:v", str(n), "-c:v", "libx264", "-qp", "0", str(cut)],
+                   check=True)
+    style = DATA / "styles" / "starry_night.jpg"
+    st = Stylizer([str(style)], GatysConfig(size=320))
+    frames = _frames(cut, n)
+    t0 = time.perf_counter()
+    independent = [np.asarray(st.stylize(Image.fromarray(f)).image) for f in frames]
+    wall_f = time.perf_counter() - t0
+    out = tmp / "carphone_gatys_out.mp4"
+    t0 = time.perf_counter()
+    cmd = [sys.executable, "-m", "painterly", "stylize", str(cut), "--style", str(style), "--size", "320", "-o",
+           str(out), "-q"]
+    res = subprocess.run(cmd, capture_output=True, text=True)
+    wall_t = time.perf_counter() - t0
+    if res.returncode != 0:
+        raise SystemExit(res.stderr[-2000:])
+    later = float(res.stderr.split("then ")[1].split(" s per frame")[0])
+    temporal = _frames(out, n)
+    count = min(len(temporal), len(independent), len(frames))
+    temporal, independent, frames = temporal[:count], independent[:count], frames[:count]
+    size = temporal[0].shape[1::-1]
+    inputs = [np.asarray(Image.fromarray(f).resize(size, Image.Resampling.LANCZOS)) for f in frames]
+    rows = {}
+    for mode, outs, secs in (("frame by frame", independent, wall_f / n), ("temporal", temporal, later)):
+        o = [np.asarray(Image.fromarray(f).resize(size, Image.Resampling.LANCZOS), dtype=np.float32) / 255
+             for f in outs]
+        e = warping_error(o, inputs)
+        d = np.mean([judge.style_distance(torch.from_numpy(f).permute(2, 0, 1)[None], style_t)  # type: ignore[attr-defined]
+                     for f in o[::4]])
+        rows[mode] = (e, d)
+        print(f"{'carphone':13s} {'gatys':6s} {mode:15s} {f'{size[0]}x{size[1]}':>8s} {1000 * secs:9.0f} "
+              f"{1 / secs:6.2f} {wall_t if mode == 'temporal' else wall_f:7.1f} {e:8.5f} {d:8.4f}", flush=True)
+    (e0, d0), (e1, d1) = rows["frame by frame"], rows["temporal"]
+    print(f"{'':13s} gatys  temporal / frame by frame: E_warp {e1 / e0:.2f}x, style distance {d1 / d0:.3f}x "
+          f"(temporal ms/frame: frames after the first)\n", flush=True)
 
 
 if __name__ == "__main__":

@@ -75,3 +75,46 @@ def test_temporal_weight_is_checked() -> None:
 
     with pytest.raises(ConfigError):
         TemporalBlend(1.0)
+
+
+def test_temporal_term_counts_only_visible_pixels() -> None:
+    import torch
+
+    from painterly.methods.gatys import TemporalTerm
+
+    target = torch.rand(1, 3, 8, 8)
+    mask = torch.zeros(1, 1, 8, 8)
+    mask[..., :4] = 1
+    term = TemporalTerm(target, mask, 10.0).around(lambda x: (x.sum() * 0, {"content": x.sum() * 0}))
+    x = target.clone()
+    x[..., 4:] += 0.5  # changes only where the mask is 0
+    total, terms = term(x)
+    assert float(total) == 0 and "temporal" in terms
+    x[..., :4] += 0.1
+    total, _ = term(x)
+    assert abs(float(total) - 10 * 0.01) < 1e-5
+
+
+def test_gatys_on_a_video_keeps_frames_and_audio(tmp_path, tiny_images, capsys) -> None:
+    import imageio_ffmpeg
+
+    from painterly.cli.main import main
+    from painterly.image.video import probe_video, read_frames
+
+    _, style = tiny_images
+    src, dst = tmp_path / "in.mp4", tmp_path / "out.mp4"
+    import subprocess
+
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "testsrc=size=48x36:rate=10:duration=0.4", "-f", "lavfi", "-i",
+                    "sine=frequency=440:duration=0.4", "-c:a", "aac", "-c:v", "libx264", "-pix_fmt", "yuv420p",
+                    "-shortest", str(src)], check=True)
+    argv = ["stylize", str(src), "--style", str(style), "--size", "48", "--iterations", "4", "--coarse-iterations",
+            "2", "--later-iterations", "3", "-o", str(dst), "-q"]
+    assert main(argv) == 0, capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "then" in err and "per frame" in err
+    assert sum(1 for _ in read_frames(dst)) == sum(1 for _ in read_frames(src)) == 4
+    assert probe_video(dst).audio_codec is not None
+    assert main([*argv[:-3], "-o", str(tmp_path / "out.png")]) == 2  # a video needs a video output
+    assert "video output" in capsys.readouterr().err

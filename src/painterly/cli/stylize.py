@@ -131,6 +131,11 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                         f"{_PORTRAIT_DEFAULTS.face_pass_below} px)")
     f.add_argument("--no-face-pass", dest="face_pass", action="store_false")
     f.add_argument("--min-face-size", type=_number, help="smallest face searched, px" + _d("min_face_size"))
+    v = p.add_argument_group("video (CONTENT a video file, OUTPUT .mp4/.mov/.mkv/.webm/.gif)")
+    v.add_argument("--later-iterations", type=int, default=60,
+                   help="steps for each frame after the first, at the final size only (default 60)")
+    v.add_argument("--temporal-weight", type=_number, default=50.0,
+                   help="weight of the temporal loss to the previous output warped by optical flow (default 50)")
     r = p.add_argument_group("records")
     r.add_argument("--snapshot-every", type=int, default=0, metavar="N", help="save the evolving image every N steps")
     r.add_argument("--snapshot-dir", help="where snapshots go (default: OUTPUT_snapshots/)")
@@ -291,8 +296,33 @@ def _run_sketch(args: argparse.Namespace, out: Path, inputs: list[Path]) -> int:
     return 0
 
 
+def _run_video(args: argparse.Namespace) -> int:
+    """Ruder et al.: each frame from the previous output, warped by flow, plus a
+    temporal loss; the audio kept."""
+    from painterly.methods.gatys_video import stylize_video_gatys
+
+    if not args.style:
+        raise ConfigError("give a painting with --style")
+    if args.later_iterations < 1 or not args.temporal_weight >= 0:
+        raise ConfigError("--later-iterations must be >= 1 and --temporal-weight >= 0")
+    args.style = [resolve_style(s) for s in args.style]
+    stylizer = Stylizer(list(args.style), config_from_args(args))
+    print(f"backbone: {stylizer.choice.name} ({stylizer.choice.reason})", file=sys.stderr)
+    with ProgressBar("video", unit="frame", enabled=not args.quiet) as bar:
+        result = stylize_video_gatys(stylizer, args.content, args.output, later_iterations=args.later_iterations,
+                                     temporal_weight=args.temporal_weight, callback=bar)
+    later = (result.seconds - result.first_frame_seconds) / max(1, result.frames - 1)
+    print(f"wrote {result.path} ({result.frames} frames) in {result.seconds:.1f} s: first frame "
+          f"{result.first_frame_seconds:.1f} s, then {later:.2f} s per frame", file=sys.stderr)
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     from painterly.faces.detection import shared_detector
+    from painterly.image.video import is_video
+
+    if is_video(args.content) and (Path(args.content).suffix.lower() != ".gif" or is_video(args.output)):
+        return _run_video(args)
     from painterly.files import write_json
     from painterly.image import load_image, save_image
     from painterly.records import run_record

@@ -42,7 +42,7 @@ from painterly.methods.config import GatysConfig
 from painterly.methods.criterion import StyleCriterion
 from painterly.methods.optimize import optimize
 
-__all__ = ["SpatialSchedule", "StylizeResult", "Stylizer", "stylize"]
+__all__ = ["SpatialSchedule", "StylizeResult", "Stylizer", "TemporalTerm", "stylize"]
 
 logger = logging.getLogger("painterly")
 
@@ -62,6 +62,28 @@ class StylizeResult:
     elapsed: float
     steps: int
     interrupted: bool = False
+
+
+@dataclass
+class TemporalTerm:
+    """Ruder et al. 2016's short-term temporal loss for video: ``weight`` x the mean
+    over the pixels ``mask`` (1, 1, H, W) marks as seen in the previous frame of the
+    squared distance to ``target`` (1, 3, H, W), the previous output warped by flow."""
+
+    target: torch.Tensor
+    mask: torch.Tensor
+    weight: float
+
+    def around(self, objective: Any) -> Any:
+        target, mask = self.target, self.mask
+        denom = mask.sum().clamp_min(1.0) * 3
+
+        def with_temporal(x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+            total, terms = objective(x)
+            t = self.weight * (mask.to(x.device) * (x - target.to(x.device)) ** 2).sum() / denom
+            return total + t, {**terms, "temporal": t}
+
+        return with_temporal
 
 
 class Stylizer(StyleCriterion):
@@ -110,6 +132,7 @@ class Stylizer(StyleCriterion):
         spatial: SpatialControl | None = None,
         init: torch.Tensor | None = None,
         schedule: SpatialSchedule | None = None,
+        temporal: TemporalTerm | None = None,
     ) -> StylizeResult:
         """Stylise one image. Ctrl-C returns the best image so far (``interrupted``).
 
@@ -118,6 +141,7 @@ class Stylizer(StyleCriterion):
         coarser scales (used to continue a run). ``schedule(scale, n_scales, image)`` is
         called before each scale with the image that scale starts from (1, 3, h, w) and
         may return a new spatial control for it (portraits adapt to what they measure).
+        ``temporal`` adds Ruder et al.'s short-term consistency term at the final scale.
         """
         cfg = self.config
         # a generator of our own: a run never reseeds the caller's (or another thread's) global RNG
@@ -165,6 +189,7 @@ class Stylizer(StyleCriterion):
                 if schedule is not None:
                     spatial = schedule(si, len(scales), image) or spatial
                 objective, objective_size = self.objective(content_s, spatial), (sh, sw)
+                loss: Any = objective if temporal is None or (sh, sw) != (h, w) else temporal.around(objective)
 
                 def on_step(x: torch.Tensor, terms: dict[str, float], si: int = si, sh: int = sh, sw: int = sw) -> None:
                     nonlocal step
@@ -175,7 +200,7 @@ class Stylizer(StyleCriterion):
                     notify(callback, ProgressEvent(step=step, total_steps=total_steps, scale=si, n_scales=len(scales),
                                                    size=(sh, sw), losses=terms, elapsed=elapsed, current=x))
 
-                image, best = optimize(image, objective, n_iter, cfg, on_step)
+                image, best = optimize(image, loss, n_iter, cfg, on_step)
         except KeyboardInterrupt:
             interrupted = True
             logger.info("interrupted: keeping the best image so far")
