@@ -19,7 +19,8 @@ if TYPE_CHECKING:
     import torch
     from PIL import Image
 
-__all__ = ["add_parser", "make_stylizer", "mask_function", "onnx_model", "run", "stylize_one", "stylize_one_onnx"]
+__all__ = ["add_parser", "make_stylizer", "mask_function", "onnx_model", "report_clip", "run", "stylize_one",
+           "stylize_one_onnx"]
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -63,6 +64,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                         "is occluded, so strokes do not flicker (default: on; --no-temporal: frame by frame)")
     p.add_argument("--temporal-weight", type=float, default=0.45,
                    help="video: share of the warped previous output, 0 to <1 (default 0.45)")
+    p.add_argument("--contact-sheet", metavar="PNG", help="video: a sheet of every 10th frame, input over output")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default: auto)")
     p.add_argument("--runtime", choices=RUNTIMES, default="auto",
                    help="onnx: the model's ONNX copy on onnxruntime, no torch for the network (bundled models; "
@@ -248,7 +250,29 @@ def _run_video(args: argparse.Namespace, video: str, stylize: Any, mask_fn: Any,
         written = stylize_video(stylize, video, Path(args.output), size=args.size, batch_size=args.batch_size,
                                 mask_fn=mask_fn, callback=bar, check_size=check, temporal=temporal)
     print(f"wrote {written} ({bar.n} frames) in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    report_clip(video, written, args.contact_sheet)
     return 0
+
+
+def report_clip(src: str | Path, dst: Path, sheet: str | None, every: int = 10) -> None:
+    """After a video: identity over the clip (median, worst frame) and, with ``sheet``,
+    a contact sheet of every ``every``-th frame, input over output."""
+    from painterly.faces.clip import clip_identity
+    from painterly.image.video import read_frames
+
+    inputs, outputs = list(read_frames(src)), list(read_frames(dst))
+    print(clip_identity(inputs, outputs, every=every).line(), file=sys.stderr)
+    if sheet:
+        from PIL import Image as PILImage
+
+        from painterly.report import grid_sheet
+
+        picks = list(range(0, min(len(inputs), len(outputs)), every))[:12]
+        grid_sheet([[(f"frame {t + 1}", PILImage.fromarray(inputs[t])) for t in picks],
+                    [(f"frame {t + 1}", PILImage.fromarray(outputs[t])) for t in picks]],
+                   sheet, row_labels=["input", "output"], title=f"{Path(dst).name}: every {every}th frame",
+                   height=120)
+        print(f"wrote {sheet}", file=sys.stderr)
 
 
 def stylize_one(args: argparse.Namespace, stylize: Any, mask_fn: Any, check: Any, img: Image.Image) -> Image.Image:

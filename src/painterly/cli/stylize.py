@@ -314,6 +314,9 @@ def _run_video(args: argparse.Namespace) -> int:
     later = (result.seconds - result.first_frame_seconds) / max(1, result.frames - 1)
     print(f"wrote {result.path} ({result.frames} frames) in {result.seconds:.1f} s: first frame "
           f"{result.first_frame_seconds:.1f} s, then {later:.2f} s per frame", file=sys.stderr)
+    from painterly.cli.fast import report_clip
+
+    report_clip(args.content, result.path, args.contact_sheet)
     return 0
 
 
