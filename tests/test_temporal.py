@@ -135,3 +135,31 @@ def test_video_reports_identity_over_the_clip_and_a_sheet(tmp_path, shared_data,
     worst = float(line.split("worst ")[1].split(" ")[0])
     assert 0 < median <= worst < 2  # measured (without the face pass this small face drifts past 0.6: see docs)
     assert Image.open(sheet).width > 600
+
+
+def test_start_and_duration_cut_the_clip_and_its_audio(tmp_path, tiny_images, capsys) -> None:
+    import subprocess
+
+    import imageio_ffmpeg
+
+    from painterly.cli.main import main
+    from painterly.image.video import probe_video, read_frames
+
+    content, _ = tiny_images
+    src, dst = tmp_path / "in.mp4", tmp_path / "out.mp4"
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "testsrc=size=48x36:rate=10:duration=2", "-f", "lavfi", "-i", "sine=frequency=440:duration=2",
+                    "-c:a", "aac", "-c:v", "libx264", "-pix_fmt", "yuv420p", "-shortest", str(src)], check=True)
+    assert main(["fast", str(src), "-o", str(dst), "--start", "0.5", "--duration", "0.6", "--no-temporal"]) == 0
+    assert sum(1 for _ in read_frames(dst)) == 6
+    assert probe_video(dst).audio_codec is not None
+    capsys.readouterr()
+    for argv, text in (
+        (["fast", str(src), "-o", str(tmp_path / "a.mp4"), "--start", "5"], "past the end"),
+        (["fast", str(src), "-o", str(tmp_path / "b.mp4"), "--duration", "-1"], "duration > 0"),
+        (["fast", str(content), "-o", str(tmp_path / "c.png"), "--start", "1"], "the input is not one"),
+    ):
+        assert main(argv) == 2, argv
+        err = capsys.readouterr().err
+        assert text in err and len(err.strip().splitlines()) == 1, err
+    assert not (tmp_path / "a.mp4").exists()

@@ -19,8 +19,8 @@ if TYPE_CHECKING:
     import torch
     from PIL import Image
 
-__all__ = ["add_parser", "make_stylizer", "mask_function", "onnx_model", "report_clip", "run", "stylize_one",
-           "stylize_one_onnx"]
+__all__ = ["add_cut_options", "add_parser", "make_stylizer", "mask_function", "onnx_model", "report_clip", "run",
+           "stylize_one", "stylize_one_onnx"]
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -65,6 +65,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--temporal-weight", type=float, default=0.45,
                    help="video: share of the warped previous output, 0 to <1 (default 0.45)")
     p.add_argument("--contact-sheet", metavar="PNG", help="video: a sheet of every 10th frame, input over output")
+    add_cut_options(p)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default: auto)")
     p.add_argument("--runtime", choices=RUNTIMES, default="auto",
                    help="onnx: the model's ONNX copy on onnxruntime, no torch for the network (bundled models; "
@@ -236,7 +237,19 @@ def make_stylizer(args: argparse.Namespace, face_pass: Any) -> tuple[Any, str, s
     return with_net, net.name, str(net.device), net.check_memory
 
 
+def add_cut_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--start", type=float, metavar="S", help="video: begin S seconds in")
+    p.add_argument("--duration", type=float, metavar="S", help="video: stylise S seconds (audio cut to match)")
+
+
 def _run_video(args: argparse.Namespace, video: str, stylize: Any, mask_fn: Any, check: Any, t0: float) -> int:
+    from painterly.image.video import trimmed
+
+    with trimmed(video, args.start, args.duration) as clip:
+        return _run_clip(args, str(clip), stylize, mask_fn, check, t0)
+
+
+def _run_clip(args: argparse.Namespace, video: str, stylize: Any, mask_fn: Any, check: Any, t0: float) -> int:
     from painterly.methods.feedforward.batch import stylize_video
 
     if len(args.inputs) != 1:
@@ -343,6 +356,8 @@ def run(args: argparse.Namespace) -> int:
     # a GIF is a video only when the output is one too (an animated GIF to a .png is an image)
     out_is_image = Path(args.output).suffix.lower() in IMAGE_EXTENSIONS
     videos = [p for p in args.inputs if is_video(p) and not (Path(p).suffix.lower() == ".gif" and out_is_image)]
+    if (args.start is not None or args.duration is not None) and not videos:
+        raise ConfigError("--start and --duration cut a video; the input is not one")
     use_face_pass = args.face_pass if args.face_pass is not None else (_DEFAULTS.face_pass and not videos)
     onnx_file = onnx_model(args, videos)
     if onnx_file is not None:

@@ -136,6 +136,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                    help="steps for each frame after the first, at the final size only (default 60)")
     v.add_argument("--temporal-weight", type=_number, default=50.0,
                    help="weight of the temporal loss to the previous output warped by optical flow (default 50)")
+    from painterly.cli.fast import add_cut_options
+
+    add_cut_options(v)
     r = p.add_argument_group("records")
     r.add_argument("--snapshot-every", type=int, default=0, metavar="N", help="save the evolving image every N steps")
     r.add_argument("--snapshot-dir", help="where snapshots go (default: OUTPUT_snapshots/)")
@@ -305,19 +308,26 @@ def _run_video(args: argparse.Namespace) -> int:
         raise ConfigError("give a painting with --style")
     if args.later_iterations < 1 or not args.temporal_weight >= 0:
         raise ConfigError("--later-iterations must be >= 1 and --temporal-weight >= 0")
+    from painterly.image.video import trimmed
+
     args.style = [resolve_style(s) for s in args.style]
     stylizer = Stylizer(list(args.style), config_from_args(args))
     print(f"backbone: {stylizer.choice.name} ({stylizer.choice.reason})", file=sys.stderr)
-    with ProgressBar("video", unit="frame", enabled=not args.quiet) as bar:
-        result = stylize_video_gatys(stylizer, args.content, args.output, later_iterations=args.later_iterations,
+    with trimmed(args.content, args.start, args.duration) as clip, \
+            ProgressBar("video", unit="frame", enabled=not args.quiet) as bar:
+        result = stylize_video_gatys(stylizer, clip, args.output, later_iterations=args.later_iterations,
                                      temporal_weight=args.temporal_weight, callback=bar)
+        _report(args, clip, result)
+    return 0
+
+
+def _report(args: argparse.Namespace, clip: Path, result: Any) -> None:
     later = (result.seconds - result.first_frame_seconds) / max(1, result.frames - 1)
     print(f"wrote {result.path} ({result.frames} frames) in {result.seconds:.1f} s: first frame "
           f"{result.first_frame_seconds:.1f} s, then {later:.2f} s per frame", file=sys.stderr)
     from painterly.cli.fast import report_clip
 
-    report_clip(args.content, result.path, args.contact_sheet)
-    return 0
+    report_clip(clip, result.path, args.contact_sheet)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -326,6 +336,8 @@ def run(args: argparse.Namespace) -> int:
 
     if is_video(args.content) and (Path(args.content).suffix.lower() != ".gif" or is_video(args.output)):
         return _run_video(args)
+    if args.start is not None or args.duration is not None:
+        raise ConfigError("--start and --duration cut a video; the input is not one")
     from painterly.files import write_json
     from painterly.image import load_image, save_image
     from painterly.records import run_record

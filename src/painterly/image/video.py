@@ -13,6 +13,7 @@ import os
 import subprocess
 import tempfile
 from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -21,7 +22,7 @@ import numpy as np
 from painterly.errors import ImageError
 from painterly.files import publish
 
-__all__ = ["VIDEO_EXTENSIONS", "VideoInfo", "is_video", "probe_video", "read_frames", "write_video"]
+__all__ = ["VIDEO_EXTENSIONS", "VideoInfo", "is_video", "probe_video", "read_frames", "trimmed", "write_video"]
 
 logger = logging.getLogger("painterly")
 
@@ -94,6 +95,32 @@ def read_frames(path: str | os.PathLike) -> Iterator[np.ndarray]:
             yield np.frombuffer(raw, dtype=np.uint8).reshape(h, w, 3)
     finally:
         gen.close()
+
+
+@contextmanager
+def trimmed(path: str | os.PathLike, start: float | None = None, duration: float | None = None) -> Iterator[Path]:
+    """``path`` cut to [start, start + duration) seconds (audio too), as a temporary
+    lossless copy that is removed afterwards; ``path`` itself when neither is given."""
+    p = Path(path)
+    if start is None and duration is None:
+        yield p
+        return
+    if (start is not None and not start >= 0) or (duration is not None and not duration > 0):
+        raise ImageError(f"start must be >= 0 and duration > 0 seconds, got start={start}, duration={duration}")
+    info = probe_video(p)
+    length = (info.n_frames or 0) / info.fps
+    if start and length and start >= length:
+        raise ImageError(f"{p}: start={start} is past the end of the clip ({length:.2f} s)")
+    with tempfile.TemporaryDirectory(prefix="painterly-cut-") as tmp:
+        out = Path(tmp) / f"cut{p.suffix if p.suffix.lower() != '.gif' else '.mp4'}"
+        cmd = [_ffmpeg(), "-y", "-loglevel", "error", "-i", str(p)]
+        cmd += ["-ss", f"{start:.3f}"] if start else []
+        cmd += ["-t", f"{duration:.3f}"] if duration else []
+        cmd += ["-c:v", "libx264", "-qp", "0", "-pix_fmt", "yuv444p", "-c:a", "aac", str(out)]
+        res = subprocess.run(cmd, capture_output=True, text=True)
+        if res.returncode != 0 or not out.exists():
+            raise ImageError(f"{p}: cannot cut the clip ({(res.stderr.strip().splitlines() or ['ffmpeg failed'])[-1]})")
+        yield out
 
 
 def _mux_audio(video: Path, audio_source: Path, out: Path) -> bool:
