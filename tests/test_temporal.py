@@ -163,3 +163,39 @@ def test_start_and_duration_cut_the_clip_and_its_audio(tmp_path, tiny_images, ca
         err = capsys.readouterr().err
         assert text in err and len(err.strip().splitlines()) == 1, err
     assert not (tmp_path / "a.mp4").exists()
+
+
+def test_an_interrupted_gatys_video_resumes_from_its_frames(tmp_path, tiny_images) -> None:
+    import subprocess
+
+    import imageio_ffmpeg
+
+    from painterly.image.video import read_frames
+    from painterly.methods import GatysConfig, Stylizer
+    from painterly.methods.gatys_video import stylize_video_gatys, work_folder
+
+    _, style = tiny_images
+    src, dst = tmp_path / "in.mp4", tmp_path / "out.mp4"
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "testsrc=size=48x36:rate=10:duration=0.5", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(src)],
+                   check=True)
+    st = Stylizer([str(style)], GatysConfig(size=48, iterations=3, coarse_iterations=2, seed=0))
+
+    def stop_after_two(ev) -> None:
+        if ev.step == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        stylize_video_gatys(st, src, dst, later_iterations=2, callback=stop_after_two)
+    kept = sorted(work_folder(dst).glob("frame_*.png"))
+    assert [p.name for p in kept] == ["frame_000001.png", "frame_000002.png"]
+    run = stylize_video_gatys(st, src, dst, later_iterations=2)
+    assert run.resumed == 2 and run.frames == 5
+    assert sum(1 for _ in read_frames(dst)) == 5
+    assert not work_folder(dst).exists()  # removed once the video is written
+    # other settings do not reuse the frames
+    with pytest.raises(KeyboardInterrupt):
+        stylize_video_gatys(st, src, dst, later_iterations=2, callback=stop_after_two)
+    other = stylize_video_gatys(st.with_config(GatysConfig(size=48, iterations=4, coarse_iterations=2, seed=0)),
+                                src, dst, later_iterations=2)
+    assert other.resumed == 0 and other.frames == 5  # started over

@@ -4,12 +4,19 @@ Frame 1 is a full multi-scale run. Each later frame starts from the previous out
 warped into place by optical flow (DIS on the input frames; the photo where the flow
 says a pixel was occluded), runs ``later_iterations`` at the final size only, and adds
 the short-term temporal loss on the pixels seen in the previous frame.
+
+Each finished frame is kept in a work folder beside the output (``OUT.mp4.frames/``),
+with the run's settings: a rerun after Ctrl-C or a crash takes the frames done from
+there and goes on; the folder is removed once the video is written.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import json
+import logging
 import os
+import shutil
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,11 +29,13 @@ from painterly.errors import ImageError
 from painterly.events import Callback, ItemEvent, notify
 from painterly.files import same_file
 from painterly.image.flow import dis_flow, grey, occlusion_mask, warp
-from painterly.image.io import scaled_size
+from painterly.image.io import save_image, scaled_size
 from painterly.image.video import VIDEO_EXTENSIONS, probe_video, read_frames, write_video
 from painterly.methods.gatys import Stylizer, TemporalTerm
 
-__all__ = ["VideoRun", "stylize_video_gatys"]
+__all__ = ["VideoRun", "stylize_video_gatys", "work_folder"]
+
+logger = logging.getLogger("painterly")
 
 
 @dataclasses.dataclass
@@ -35,6 +44,42 @@ class VideoRun:
     frames: int
     seconds: float
     first_frame_seconds: float
+    resumed: int = 0  # frames taken from the work folder of an earlier, interrupted run
+
+
+def work_folder(dst: str | os.PathLike) -> Path:
+    """Where the frames of a video run are kept until the video is written."""
+    d = Path(dst)
+    return d.with_name(d.name + ".frames")
+
+
+def _digest(path: Path) -> str:
+    """The clip's content (a cut is a new temporary file each run: its path says nothing)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def _open_work(dst: Path, settings: dict) -> Path:
+    work = work_folder(dst)
+    record = work / "settings.json"
+    if work.is_dir():
+        try:
+            same = json.loads(record.read_text()) == settings
+        except (OSError, ValueError):
+            same = False
+        if not same:
+            logger.info("%s holds frames of a run with other settings: starting over", work)
+            shutil.rmtree(work)
+    work.mkdir(parents=True, exist_ok=True)
+    from painterly.files import write_json
+
+    write_json(record, settings)
+    return work
 
 
 def _even(h: int, w: int) -> tuple[int, int]:
@@ -62,17 +107,31 @@ def stylize_video_gatys(
     h, w = _even(*scaled_size(h0, w0, stylizer.config.size))
     stylizer.check_memory(h, w)
     later = stylizer.with_config(dataclasses.replace(stylizer.config, iterations=later_iterations))
+    settings = {"config": json.loads(json.dumps(dataclasses.asdict(stylizer.config), default=str)),
+                "styles": [[*im.size, int(np.asarray(im).sum())] for im in stylizer.style_images],
+                "source": _digest(src_p), "later_iterations": later_iterations,
+                "temporal_weight": temporal_weight}
+    work = _open_work(dst_p, settings)
     start = time.perf_counter()
     first_seconds = 0.0
     done = 0
+    resumed = 0
 
     def frames() -> Iterator[np.ndarray]:
-        nonlocal first_seconds, done
+        nonlocal first_seconds, done, resumed
         prev_grey: np.ndarray | None = None
         prev_out: np.ndarray | None = None
         for n, frame in enumerate(read_frames(src_p), start=1):
             img = Image.fromarray(frame).resize((w, h), Image.Resampling.LANCZOS)
             g = grey(np.asarray(img))
+            kept = work / f"frame_{n:06d}.png"
+            if kept.exists():  # done by an earlier run
+                arr = np.asarray(Image.open(kept).convert("RGB"))
+                prev_grey, prev_out, done, resumed = g, arr.astype(np.float32) / 255.0, n, resumed + 1
+                notify(callback, ItemEvent(step=n, total_steps=info.n_frames or 0,
+                                           elapsed=time.perf_counter() - start, item=f"frame {n}", unit="frame"))
+                yield arr
+                continue
             if prev_grey is None or prev_out is None:
                 result = stylizer.stylize(img)
                 first_seconds = time.perf_counter() - start
@@ -85,11 +144,18 @@ def stylize_video_gatys(
                 to_t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None].float()  # noqa: E731
                 term = TemporalTerm(to_t(np.clip(warped, 0, 1)), to_t(mask), temporal_weight)
                 result = later.stylize(img, init=to_t(np.clip(init, 0, 1)), temporal=term)
+            save_image(result.image, kept)
             out = np.asarray(result.image, dtype=np.float32) / 255.0
             prev_grey, prev_out, done = g, out, n
             notify(callback, ItemEvent(step=n, total_steps=info.n_frames or 0, elapsed=time.perf_counter() - start,
                                        item=f"frame {n}", unit="frame"))
             yield np.asarray(result.image)
 
-    path = write_video(dst_p, frames(), fps=info.fps, audio_from=src_p)
-    return VideoRun(path, done, time.perf_counter() - start, first_seconds)
+    try:
+        path = write_video(dst_p, frames(), fps=info.fps, audio_from=src_p)
+    except KeyboardInterrupt:
+        logger.info("interrupted after frame %d: the frames done are kept in %s; run the same command again to "
+                    "go on from there", done, work)
+        raise
+    shutil.rmtree(work, ignore_errors=True)
+    return VideoRun(path, done, time.perf_counter() - start, first_seconds, resumed)
