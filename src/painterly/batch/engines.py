@@ -196,6 +196,7 @@ class RayEngine(Engine):
         task = ray.remote(num_cpus=self.cpus, num_gpus=self.gpus, max_retries=self.max_retries)(_run_task)
         todo = collections.deque(items)
         pending: dict[Any, BatchItem] = {}
+        lost: dict[Any, int] = {}
         window = 2 * self.workers
         while todo or pending:
             while todo and len(pending) < window:
@@ -212,6 +213,12 @@ class RayEngine(Engine):
             item = pending.pop(done[0])
             try:
                 yield item, ray.get(done[0])
+            except ray.exceptions.ObjectLostError as exc:  # the result died with its node before we fetched it
+                lost[item.output] = lost.get(item.output, 0) + 1
+                if lost[item.output] <= self.max_retries:
+                    todo.appendleft(item)
+                else:
+                    yield item, Outcome(error=f"worker failed: {type(exc).__name__}")
             except ray.exceptions.RayError as exc:  # retries spent (node lost each time) or a crash
                 yield item, Outcome(error=f"worker failed: {type(exc).__name__}: {str(exc).splitlines()[0]}")
 
@@ -251,6 +258,10 @@ class RayEngine(Engine):
             load[id(a)] -= 1
             try:
                 yield item, ray.get(done[0])
+            except ray.exceptions.ObjectLostError:
+                # done, but the result was in the object store of a node that died before we fetched it
+                # (an actor task's result cannot be rebuilt from lineage): the item is done again
+                todo.appendleft(item)
             except ray.exceptions.RayActorError:  # its node or process died: the item goes to another actor
                 todo.appendleft(item)
                 if a in live:
