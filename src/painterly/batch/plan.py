@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from painterly.errors import ConfigError, ImageError
-from painterly.files import IMAGE_EXTENSIONS, list_image_files
+from painterly.files import IMAGE_EXTENSIONS, expand_inputs
 
 __all__ = [
     "MANIFEST_EXTENSIONS",
@@ -83,16 +83,9 @@ def read_rows(source: str | os.PathLike) -> tuple[list[Row], list[BadRow]]:
         if not found:
             raise ImageError(f"{text}: no images match this pattern")
         return [Row(str(p), p) for p in found], []
-    if not path.exists():
-        raise ImageError(f"{path}: no such file or folder")
-    if path.is_dir():
-        files = list_image_files(path)
-        if not files:
-            raise ImageError(f"{path}: no images in this folder")
-        return [Row(str(p), p) for p in files], []
-    if path.suffix.lower() in MANIFEST_EXTENSIONS:
+    if path.is_file() and path.suffix.lower() in MANIFEST_EXTENSIONS:
         return _read_manifest(path)
-    return [Row(str(path), path)], []
+    return [Row(str(p), p) for p in expand_inputs([path])], []
 
 
 def _split_styles(value: Any) -> tuple[str, ...]:

@@ -273,16 +273,18 @@ def report_clip(src: str | Path, dst: Path, sheet: str | None, every: int = 10) 
     from painterly.faces.clip import clip_identity
     from painterly.image.video import read_frames
 
-    inputs, outputs = list(read_frames(src)), list(read_frames(dst))
-    print(clip_identity(inputs, outputs, every=every).line(), file=sys.stderr)
+    # only every ``every``-th pair is kept: a long 720p clip does not fit in memory whole
+    both = enumerate(zip(read_frames(src), read_frames(dst), strict=False))
+    pairs = [(t, a, b) for t, (a, b) in both if t % every == 0]
+    print(clip_identity(pairs).line(), file=sys.stderr)
     if sheet:
         from PIL import Image as PILImage
 
         from painterly.report import grid_sheet
 
-        picks = list(range(0, min(len(inputs), len(outputs)), every))[:12]
-        grid_sheet([[(f"frame {t + 1}", PILImage.fromarray(inputs[t])) for t in picks],
-                    [(f"frame {t + 1}", PILImage.fromarray(outputs[t])) for t in picks]],
+        picks = pairs[:12]
+        grid_sheet([[(f"frame {t + 1}", PILImage.fromarray(a)) for t, a, _ in picks],
+                    [(f"frame {t + 1}", PILImage.fromarray(b)) for t, _, b in picks]],
                    sheet, row_labels=["input", "output"], title=f"{Path(dst).name}: every {every}th frame",
                    height=120)
         print(f"wrote {sheet}", file=sys.stderr)

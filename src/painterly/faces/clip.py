@@ -1,10 +1,10 @@
 """Identity over a video: the dlib distance between the faces of the input frames and
-the same places in the stylised frames, sampled every ``every`` frames."""
+the same places in the stylised frames, on the frames the caller samples."""
 
 from __future__ import annotations
 
 import statistics
-from collections.abc import Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -35,16 +35,16 @@ class ClipIdentity:
                 f"{self.median:.3f}, worst {dist:.3f} at frame {frame + 1} (same person below 0.6)")
 
 
-def clip_identity(inputs: Sequence[np.ndarray], outputs: Sequence[np.ndarray], *, every: int = 10) -> ClipIdentity:
-    """``inputs`` and ``outputs``: the clip's frames (H, W, 3) uint8, in order (the
-    outputs may be another size). Faces are found on the inputs (MTCNN)."""
+def clip_identity(frames: Iterable[tuple[int, np.ndarray, np.ndarray]]) -> ClipIdentity:
+    """``frames``: (frame index, input (H, W, 3) uint8, stylised frame, any size) for the
+    frames to measure. Faces are found on the inputs (MTCNN)."""
     from painterly.faces.detection import shared_detector
     from painterly.faces.identity import identity_distance
 
     detector = shared_detector(20.0, "cpu")
     result = ClipIdentity()
-    for t in range(0, min(len(inputs), len(outputs)), max(1, every)):
-        src, out = Image.fromarray(inputs[t]), Image.fromarray(outputs[t])
+    for t, inp, outp in frames:
+        src, out = Image.fromarray(inp), Image.fromarray(outp)
         dists = []
         for face in detector(src):
             try:

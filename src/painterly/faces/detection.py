@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from PIL import Image
 
 from painterly.device import resolve_device
+from painterly.faces.cascade import pyramid_scales
 from painterly.faces.face import Face, Landmarks
 from painterly.faces.mtcnn import ONet, PNet, RNet, load_mtcnn_weights
 from painterly.faces.plausible import DEFAULT_CHECK, FaceCheck, plausible_faces
@@ -118,14 +119,7 @@ class FaceDetector:
 
     def scales(self, height: int, width: int) -> list[float]:
         """Pyramid scales: the first maps ``min_face_size`` to P-Net's 12 px window."""
-        scale = 12.0 / self.min_face_size
-        side = min(height, width) * scale
-        out = []
-        while side >= 12:
-            out.append(scale)
-            scale *= self.scale_factor
-            side *= self.scale_factor
-        return out
+        return pyramid_scales(height, width, self.min_face_size, self.scale_factor)
 
     def __call__(self, image: ImageInput) -> list[Face]:
         """Faces in ``image``, best score first; boxes that fail the plausibility check

@@ -75,19 +75,11 @@ class FacePass:
     ) -> torch.Tensor:
         """The face pass for one ``face`` (output pixels) of one image."""
         cfg = self.config
-        if not force and cfg.below is not None and face.width >= cfg.below:
-            return output
         height, width = output.shape[-2:]
-        x0, y0, x1, y1 = face.box
-        half = cfg.margin * max(x1 - x0, y1 - y0)
-        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-        left, top = max(0, int(cx - half)), max(0, int(cy - half))
-        right, bottom = min(width, int(cx + half) + 1), min(height, int(cy + half) + 1)
-        if right - left < 8 or bottom - top < 8:
+        window = cfg.window(face, height, width, force=force)
+        if window is None:
             return output
-        zoom = cfg.zoom(face.width, max(right - left, bottom - top))
-        if not force and zoom <= 1.05:
-            return output
+        left, top, right, bottom, zoom = window
         sx, sy = source.shape[-1] / width, source.shape[-2] / height
         crop = source[..., round(top * sy) : round(bottom * sy), round(left * sx) : round(right * sx)]
         size = (max(8, round((bottom - top) * zoom)), max(8, round((right - left) * zoom)))

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from painterly.errors import ConfigError
+from painterly.faces.face import Face
 
 __all__ = ["FAST_FACE_PASS", "PORTRAIT_FACE_PASS", "FacePassConfig"]
 
@@ -42,6 +43,26 @@ class FacePassConfig:
 
     def replace(self, **changes: Any) -> FacePassConfig:
         return dataclasses.replace(self, **changes)
+
+    def window(self, face: Face, height: int, width: int, *, force: bool = False) -> tuple[int, int, int, int,
+                                                                                                 float] | None:
+        """The crop (left, top, right, bottom) around ``face`` in an image of
+        ``height`` x ``width`` and its zoom, or None when this face gets no second pass
+        (wide enough already, too close to the edge, or not worth enlarging). ``force``
+        passes every face that has a crop."""
+        if not force and self.below is not None and face.width >= self.below:
+            return None
+        x0, y0, x1, y1 = face.box
+        half = self.margin * max(x1 - x0, y1 - y0)
+        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+        left, top = max(0, int(cx - half)), max(0, int(cy - half))
+        right, bottom = min(width, int(cx + half) + 1), min(height, int(cy + half) + 1)
+        if right - left < 8 or bottom - top < 8:
+            return None
+        zoom = self.zoom(face.width, max(right - left, bottom - top))
+        if not force and zoom <= 1.05:
+            return None
+        return left, top, right, bottom, zoom
 
     def zoom(self, face_width: float, crop_side: int) -> float:
         """How much the crop around a face of ``face_width`` px is enlarged."""

@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from painterly.faces.cascade import pyramid_scales
 from painterly.faces.face import Face, Landmarks
 from painterly.faces.face_pass_config import FAST_FACE_PASS, FacePassConfig
 from painterly.faces.masks import face_mask_array
@@ -115,14 +116,7 @@ class LightFaceDetector:
         return self.nets[name].run(None, {"image": np.ascontiguousarray(x, dtype=np.float32)})
 
     def scales(self, height: int, width: int) -> list[float]:
-        scale = 12.0 / self.min_face_size
-        side = min(height, width) * scale
-        out = []
-        while side >= 12:
-            out.append(scale)
-            scale *= self.scale_factor
-            side *= self.scale_factor
-        return out
+        return pyramid_scales(height, width, self.min_face_size, self.scale_factor)
 
     def __call__(self, image: Image.Image) -> list[Face]:
         faces = self.candidates(image)
@@ -200,20 +194,11 @@ class LightFacePass:
         return out
 
     def one(self, restyle: Restyle, source: Image.Image, output: np.ndarray, face: Face) -> np.ndarray:
-        cfg = self.config
-        if cfg.below is not None and face.width >= cfg.below:
-            return output
         height, width = output.shape[-2:]
-        x0, y0, x1, y1 = face.box
-        half = cfg.margin * max(x1 - x0, y1 - y0)
-        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
-        left, top = max(0, int(cx - half)), max(0, int(cy - half))
-        right, bottom = min(width, int(cx + half) + 1), min(height, int(cy + half) + 1)
-        if right - left < 8 or bottom - top < 8:
+        window = self.config.window(face, height, width)
+        if window is None:
             return output
-        zoom = cfg.zoom(face.width, max(right - left, bottom - top))
-        if zoom <= 1.05:
-            return output
+        left, top, right, bottom, zoom = window
         size = (max(8, round((right - left) * zoom)), max(8, round((bottom - top) * zoom)))  # (W, H)
         big = source.crop((left, top, right, bottom)).resize(size, Image.Resampling.BICUBIC)
         x = (np.asarray(big, dtype=np.float32) / 255.0).transpose(2, 0, 1)[None]

@@ -20,9 +20,18 @@ from pathlib import Path
 import numpy as np
 
 from painterly.errors import ImageError
-from painterly.files import publish
+from painterly.files import publish, same_file
 
-__all__ = ["VIDEO_EXTENSIONS", "VideoInfo", "is_video", "probe_video", "read_frames", "trimmed", "write_video"]
+__all__ = [
+    "VIDEO_EXTENSIONS",
+    "VideoInfo",
+    "check_video_pair",
+    "is_video",
+    "probe_video",
+    "read_frames",
+    "trimmed",
+    "write_video",
+]
 
 logger = logging.getLogger("painterly")
 
@@ -95,6 +104,16 @@ def read_frames(path: str | os.PathLike) -> Iterator[np.ndarray]:
             yield np.frombuffer(raw, dtype=np.uint8).reshape(h, w, 3)
     finally:
         gen.close()
+
+
+def check_video_pair(src: str | os.PathLike, dst: str | os.PathLike) -> tuple[Path, Path]:
+    """A video input's output must be a video file, and not the input itself."""
+    src_p, dst_p = Path(src), Path(dst)
+    if dst_p.suffix.lower() not in VIDEO_EXTENSIONS:
+        raise ImageError(f"{dst_p}: a video input needs a video output ({', '.join(sorted(VIDEO_EXTENSIONS))})")
+    if same_file(src_p, dst_p):
+        raise ImageError(f"{dst_p}: refusing to overwrite the input video")
+    return src_p, dst_p
 
 
 @contextmanager

@@ -25,12 +25,10 @@ import numpy as np
 import torch
 from PIL import Image
 
-from painterly.errors import ImageError
 from painterly.events import Callback, ItemEvent, notify
-from painterly.files import same_file
 from painterly.image.flow import dis_flow, grey, occlusion_mask, warp
 from painterly.image.io import save_image, scaled_size
-from painterly.image.video import VIDEO_EXTENSIONS, probe_video, read_frames, write_video
+from painterly.image.video import check_video_pair, probe_video, read_frames, write_video
 from painterly.methods.gatys import Stylizer, TemporalTerm
 
 __all__ = ["VideoRun", "stylize_video_gatys", "work_folder"]
@@ -97,11 +95,7 @@ def stylize_video_gatys(
 ) -> VideoRun:
     """Stylise every frame of ``src`` into ``dst`` (audio kept), each frame from the
     last. ``callback`` gets an :class:`ItemEvent` per frame."""
-    src_p, dst_p = Path(src), Path(dst)
-    if dst_p.suffix.lower() not in VIDEO_EXTENSIONS:
-        raise ImageError(f"{dst_p}: a video input needs a video output ({', '.join(sorted(VIDEO_EXTENSIONS))})")
-    if same_file(src_p, dst_p):
-        raise ImageError(f"{dst_p}: refusing to overwrite the input video")
+    src_p, dst_p = check_video_pair(src, dst)
     info = probe_video(src_p)
     w0, h0 = info.size
     h, w = _even(*scaled_size(h0, w0, stylizer.config.size))

@@ -24,7 +24,7 @@ from typing import Any
 from painterly.errors import PainterlyError
 from painterly.events import Event
 
-__all__ = ["Job", "JobCancelledError", "JobManager", "QueueFullError"]
+__all__ = ["Job", "JobCancelledError", "JobManager", "Previews", "QueueFullError"]
 
 logger = logging.getLogger("painterly")
 
@@ -64,6 +64,28 @@ class Job:
                          "fraction": round(self.step / self.total_steps, 4) if self.total_steps else 0.0},
             "losses": self.losses, "identity_distance": self.identity, "options": self.options,
         }
+
+
+class Previews:
+    """A small JPEG of the image so far, at most every 0.7 s and only on every 10th
+    step (rendering one costs time); None when none is due or the event has no image."""
+
+    def __init__(self) -> None:
+        self.last = 0.0
+
+    def __call__(self, event: Event) -> bytes | None:
+        now = time.monotonic()
+        if event.step % 10 != 0 or now - self.last <= 0.7:
+            return None
+        image = event.image()
+        if image is None:
+            return None
+        self.last = now
+        thumb = image.copy()
+        thumb.thumbnail((256, 256))
+        buf = io.BytesIO()
+        thumb.save(buf, format="JPEG", quality=80)
+        return buf.getvalue()
 
 
 class JobManager:
@@ -181,22 +203,15 @@ class JobManager:
             self._save(job)
 
     def _progress_callback(self, job: Job) -> Any:
-        last_preview = [0.0]
+        previews = Previews()
 
         def on_progress(event: Event) -> None:
             if job.cancel.is_set():
                 raise JobCancelledError
             job.step, job.total_steps, job.losses = event.step, event.total_steps, event.losses
-            now = time.monotonic()
-            # a preview at most every 0.7 s, and only every 10th step (rendering one costs time)
-            image = event.image() if event.step % 10 == 0 and now - last_preview[0] > 0.7 else None
-            if image is not None:
-                last_preview[0] = now
-                thumb = image.copy()
-                thumb.thumbnail((256, 256))
-                buf = io.BytesIO()
-                thumb.save(buf, format="JPEG", quality=80)
-                job.preview = "data:image/jpeg;base64," + base64.b64encode(buf.getvalue()).decode()
+            jpeg = previews(event)
+            if jpeg is not None:
+                job.preview = "data:image/jpeg;base64," + base64.b64encode(jpeg).decode()
             job.version += 1
 
         return on_progress

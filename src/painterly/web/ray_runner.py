@@ -22,7 +22,7 @@ from typing import Any
 
 from painterly.events import Event
 from painterly.files import atomic_path
-from painterly.web.jobs import Job, JobCancelledError
+from painterly.web.jobs import Job, JobCancelledError, Previews
 
 __all__ = ["ray_job_runner"]
 
@@ -49,24 +49,13 @@ def _remote_job(options: dict[str, Any], files: dict[str, bytes], device: str) -
 
     events: queue.Queue[Any] = queue.Queue()
     stop = threading.Event()
-    last_preview = [0.0]
+    previews = Previews()
 
     def on_progress(ev: Event) -> None:
         if stop.is_set():
             raise JobCancelledError
-        preview = None
-        now = time.monotonic()
-        if ev.step % 10 == 0 and now - last_preview[0] > 0.7:
-            img = ev.image()
-            if img is not None:
-                last_preview[0] = now
-                thumb = img.copy()
-                thumb.thumbnail((256, 256))
-                buf = io.BytesIO()
-                thumb.save(buf, format="JPEG", quality=80)
-                preview = buf.getvalue()
         events.put(("progress", {"step": ev.step, "total_steps": ev.total_steps, "losses": dict(ev.losses),
-                                 "elapsed": ev.elapsed, "preview": preview}))
+                                 "elapsed": ev.elapsed, "preview": previews(ev)}))
 
     with tempfile.TemporaryDirectory(prefix="painterly-job-") as tmp:
         job_dir = Path(tmp)

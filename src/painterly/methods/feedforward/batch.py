@@ -22,9 +22,8 @@ from PIL import Image
 
 from painterly.errors import ImageError
 from painterly.events import Callback, ItemEvent, notify
-from painterly.files import same_file
 from painterly.image import load_image, pil_to_tensor, resize_long_side, save_image, scaled_size, tensor_to_pil
-from painterly.image.video import VIDEO_EXTENSIONS, probe_video, read_frames, write_video
+from painterly.image.video import check_video_pair, probe_video, read_frames, write_video
 
 __all__ = ["BatchReport", "BatchStylize", "MaskFn", "stylize_images", "stylize_video"]
 
@@ -118,11 +117,7 @@ def stylize_video(
     ``temporal(input frame uint8 (H, W, 3), stylised float (H, W, 3)) -> float``, called
     on the frames in order (:class:`painterly.image.flow.TemporalBlend`), steadies the
     strokes from frame to frame."""
-    src_p, dst_p = Path(src), Path(dst)
-    if dst_p.suffix.lower() not in VIDEO_EXTENSIONS:
-        raise ImageError(f"{dst_p}: a video input needs a video output ({', '.join(sorted(VIDEO_EXTENSIONS))})")
-    if same_file(src_p, dst_p):
-        raise ImageError(f"{dst_p}: refusing to overwrite the input video")
+    src_p, dst_p = check_video_pair(src, dst)
     info = probe_video(src_p)
     if check_size is not None:
         w, h = info.size
