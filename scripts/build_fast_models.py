@@ -7,7 +7,8 @@ Run from the repository root with ../shared beside it:
 Training images: ../shared/data/content, three of ../shared/data/faces and eleven
 ``skimage.data`` photos, written to out/fast_train/content. The remaining faces
 (obama.jpg, obama3.jpg, biden2.jpg, ...) are held out for benchmarks/fast.py. AdaIN
-styles: the six paintings of ../shared/data/styles and three skimage textures. Each
+styles: the six paintings of ../shared/data/styles and three skimage textures. The WCT
+decoder is trained for reconstruction on the photos only. Each
 model is saved as fp16 weights and its record (command, data, steps, time, losses)
 is appended to src/painterly/fast_models/MODELS.md.
 """
@@ -90,7 +91,8 @@ def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--steps", type=int, default=1000)
     ap.add_argument("--adain-steps", type=int, default=2000)
-    ap.add_argument("--only", nargs="*", default=None, help="model names (styles or 'adain')")
+    ap.add_argument("--wct-steps", type=int, default=2000)
+    ap.add_argument("--only", nargs="*", default=None, help="model names (styles, 'adain' or 'wct')")
     ap.add_argument("--device", default="auto")
     ap.add_argument("--record-only", action="store_true", help="rewrite MODELS.md from training_log.jsonl")
     args = ap.parse_args()
@@ -99,12 +101,13 @@ def main() -> None:
         return
 
     from painterly.methods.feedforward import AdaINTrainConfig, FastTrainConfig, train_adain, train_transformer
+    from painterly.methods.feedforward.wct import WCTTrainConfig, train_wct
 
     work = ROOT / "out" / "fast_train"
     content, styles = build_data(work)
     MODELS.mkdir(parents=True, exist_ok=True)
     records = []
-    for name in (*STYLES, "adain"):
+    for name in (*STYLES, "adain", "wct"):
         if args.only and name not in args.only:
             continue
         out = MODELS / f"{name}.pt"
@@ -114,6 +117,10 @@ def main() -> None:
             res = train_adain(content, styles, cfg, work / f"{name}.pt", half=True, report_dir=work / f"{name}_report")
             cmd = (f"painterly train adain --content {content.relative_to(ROOT)} --styles {styles.relative_to(ROOT)} "
                    f"--steps {cfg.steps} --half -o {name}.pt")
+        elif name == "wct":
+            cfg = WCTTrainConfig(steps=args.wct_steps, device=args.device)
+            res = train_wct(content, cfg, work / f"{name}.pt", half=True, report_dir=work / f"{name}_report")
+            cmd = f"painterly train wct --content {content.relative_to(ROOT)} --steps {cfg.steps} --half -o {name}.pt"
         else:
             cfg = FastTrainConfig(styles=(str(SHARED / "styles" / f"{name}.jpg"),), steps=args.steps,
                                   device=args.device)

@@ -12,8 +12,8 @@ from painterly.methods.feedforward.training import load_checkpoint
 
 def main() -> None:
     for path in list_fast_models().values():
-        if load_checkpoint(path).get("kind") == "adain":
-            continue  # AdaIN takes a style image too: it stays on torch
+        if load_checkpoint(path).get("kind") in ("adain", "wct"):
+            continue  # AdaIN and WCT take a style image too: they stay on torch
         out = export_onnx(path, path.with_suffix(".onnx"))
         print(f"wrote {out} ({out.stat().st_size / 2**20:.2f} MB)")
 

@@ -255,15 +255,17 @@ def test_onnx_export_matches_pytorch(trained: Path, trained_adain: Path, tmp_pat
 
 def test_bundled_models_are_small_fp16_and_work() -> None:
     models = list_fast_models()
-    assert {"starry_night", "the_scream", "shipwreck", "mondrian_cropped", "adain"} <= set(models)
+    assert {"starry_night", "the_scream", "shipwreck", "mondrian_cropped", "adain", "wct"} <= set(models)
     assert sum(p.stat().st_size for p in models.values()) < 30 * 2**20
     x = torch.rand(1, 3, 64, 80)
     for name, path in models.items():
         data = load_checkpoint(path)
         assert all(v.dtype == torch.float16 for v in data["state_dict"].values() if v.is_floating_point())
         assert data["trained_on"]["content"], name
-        if data["kind"] == "adain":
-            st = AdaINStylizer(name, device="cpu")
+        if data["kind"] in ("adain", "wct"):
+            from painterly.methods.feedforward.wct import WCTStylizer
+
+            st = AdaINStylizer(name, device="cpu") if data["kind"] == "adain" else WCTStylizer(name, device="cpu")
             y = st.stylize_tensor(x, [st.style_stats("starry_night", 80)])
         else:
             y = FastStylizer(name, device="cpu").stylize_tensor(x)

@@ -189,7 +189,8 @@ def _fast(ns: argparse.Namespace, img: Any, cache: dict, measure: bool) -> Outco
         result = stylize_one_onnx(ns, net, face_pass, img)
         return Outcome(result, identity=_identity(img, result, ns.device) if measure else [])
 
-    key = ("fast", ns.model, tuple(ns.style or ()), ns.adain_model, ns.device, ns.face_pass is not False,
+    key = ("fast", ns.model, tuple(ns.style or ()), ns.adain_model, ns.wct_model, ns.method, ns.photo, ns.device,
+           ns.face_pass is not False,
            tuple(ns.style_weights or ()), ns.alpha, ns.style_scale, ns.original_colors, ns.mask)
     if key not in cache:
         face_pass = FacePass(device=ns.device) if ns.face_pass is not False else None

@@ -13,7 +13,7 @@ from painterly.cli.progress import ProgressBar
 from painterly.errors import ConfigError, ImageError
 from painterly.files import IMAGE_EXTENSIONS, check_output_path
 from painterly.image.options import ORIGINAL_COLORS
-from painterly.methods.feedforward.options import FastOptions
+from painterly.methods.feedforward.options import METHODS, FastOptions
 
 if TYPE_CHECKING:
     import torch
@@ -44,12 +44,21 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     src.add_argument("--style", "-s", action="append",
                      help="any style image or built-in name, via AdaIN; repeat to mix")
     p.add_argument("--style-weights", type=_floats, help="AdaIN mix weights, e.g. 0.7,0.3")
-    p.add_argument("--alpha", type=float, default=_DEFAULTS.alpha,
-                   help=f"AdaIN content-style trade-off, 0 to 1 (default: {_DEFAULTS.alpha})")
+    p.add_argument("--alpha", type=float, default=None,
+                   help=f"--style: content-style trade-off, 0 to 1 (default: {_DEFAULTS.alpha}; "
+                        f"{_DEFAULTS.photo_alpha} with --photo)")
     p.add_argument("--style-scale", type=float, default=_DEFAULTS.style_scale,
                    help="AdaIN style image size relative to the photo")
+    p.add_argument("--method", choices=METHODS, default=None,
+                   help=f"how --style is applied: AdaIN (per-channel statistics) or WCT (whitening and colouring, "
+                        f"full covariances) (default: {_DEFAULTS.method}; wct with --photo)")
+    p.add_argument("--photo", action="store_true",
+                   help="photorealistic: WCT, then a guided filter with the photo as guide so every edge stays "
+                        "(the style is a photo too; needs --style)")
     p.add_argument("--adain-model", default=_DEFAULTS.adain_model,
                    help=f"AdaIN decoder (.pt) or bundled name (default: {_DEFAULTS.adain_model})")
+    p.add_argument("--wct-model", default=_DEFAULTS.wct_model,
+                   help=f"WCT reconstruction decoder (.pt) or bundled name (default: {_DEFAULTS.wct_model})")
     p.add_argument("-o", "--output", help="output image, folder (several inputs or a folder), or video")
     p.add_argument("--size", type=int, help="resize the long side first (default: keep the input size)")
     p.add_argument("--batch-size", type=int, default=_DEFAULTS.batch_size,
@@ -169,7 +178,8 @@ def _list() -> int:
     for name, path in list_fast_models().items():
         data = load_checkpoint(path)
         cfg = data.get("config", {})
-        what = "AdaIN decoder (any style)" if data["kind"] == "adain" else f"style {Path(cfg['styles'][0]).stem}"
+        what = {"adain": "AdaIN decoder (any style)", "wct": "WCT reconstruction decoder (any style)"}.get(
+            data["kind"], f"style {Path(cfg.get('styles', ['?'])[0]).stem}")
         print(f"{name:18s} {what}; {data['step']} steps, {data['seconds']:.0f} s, {data['backbone']}, "
               f"{path.stat().st_size / 2**20:.1f} MB")
     return 0
@@ -208,6 +218,11 @@ def _faces_note(face_pass: Any) -> str:
     return f"; {face_pass.faces_seen} face(s) re-stylised at a finer stroke scale (--no-face-pass to skip)"
 
 
+def fast_method(args: argparse.Namespace) -> str:
+    """The arbitrary-style method: ``--method``, else WCT for ``--photo``, else the default."""
+    return args.method or ("wct" if args.photo else _DEFAULTS.method)
+
+
 def make_stylizer(args: argparse.Namespace, face_pass: Any) -> tuple[Any, str, str, Any]:
     """The batch function (images, masks) -> stylised images, the output suffix, the
     device, and the memory check (height, width[, batch])."""
@@ -219,15 +234,22 @@ def make_stylizer(args: argparse.Namespace, face_pass: Any) -> tuple[Any, str, s
         styles = [resolve_style(s) for s in args.style]
         for s in styles:
             load_image(s)  # one-line error for a bad style before any work
-        adain = AdaINStylizer(args.adain_model, device=args.device)
+        method = fast_method(args)
+        alpha = args.alpha if args.alpha is not None else _DEFAULTS.photo_alpha if args.photo else _DEFAULTS.alpha
+        if method == "wct":
+            from painterly.methods.feedforward.wct import WCTStylizer
 
-        def with_adain(x: torch.Tensor, masks: torch.Tensor | None) -> torch.Tensor:
-            return adain.stylize_batch(x, styles, weights=args.style_weights, alpha=args.alpha,
-                                       style_scale=args.style_scale, original_colors=args.original_colors,
-                                       mask=masks, face_pass=face_pass)
+            arbitrary: AdaINStylizer = WCTStylizer(args.wct_model, device=args.device)
+        else:
+            arbitrary = AdaINStylizer(args.adain_model, device=args.device)
 
-        return with_adain, "_".join(Path(s).stem for s in styles), str(adain.device), adain.check_memory
-    if args.style_weights is not None or args.alpha != _DEFAULTS.alpha:
+        def with_style(x: torch.Tensor, masks: torch.Tensor | None) -> torch.Tensor:
+            return arbitrary.stylize_batch(x, styles, weights=args.style_weights, alpha=alpha,
+                                           style_scale=args.style_scale, original_colors=args.original_colors,
+                                           mask=masks, face_pass=face_pass, photo=args.photo)
+
+        return with_style, "_".join(Path(s).stem for s in styles), str(arbitrary.device), arbitrary.check_memory
+    if args.style_weights is not None or args.alpha is not None:
         raise ConfigError("--style-weights and --alpha are AdaIN controls; use them with --style")
     net = FastStylizer(args.model, device=args.device)
 
@@ -340,7 +362,8 @@ def run(args: argparse.Namespace) -> int:
 
     if args.list:
         return _list()
-    FastOptions(alpha=args.alpha, style_scale=args.style_scale, size=args.size, batch_size=args.batch_size)
+    FastOptions(alpha=_DEFAULTS.alpha if args.alpha is None else args.alpha, style_scale=args.style_scale,
+                size=args.size, batch_size=args.batch_size)
     if args.export_onnx:
         from painterly.methods.feedforward import export_onnx
 
@@ -352,6 +375,8 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("give CONTENT images, a folder or a video (or --export-onnx / --list)")
     if not args.output:
         raise ConfigError("give -o OUTPUT (an image, a folder, or a video)")
+    if (args.photo or args.method) and not args.style:
+        raise ConfigError("--photo and --method apply to --style (any style image)")
     if args.model is None and args.style is None:
         args.model = _DEFAULTS.model
     t0 = time.perf_counter()
@@ -360,7 +385,8 @@ def run(args: argparse.Namespace) -> int:
     videos = [p for p in args.inputs if is_video(p) and not (Path(p).suffix.lower() == ".gif" and out_is_image)]
     if (args.start is not None or args.duration is not None) and not videos:
         raise ConfigError("--start and --duration cut a video; the input is not one")
-    use_face_pass = args.face_pass if args.face_pass is not None else (_DEFAULTS.face_pass and not videos)
+    use_face_pass = args.face_pass if args.face_pass is not None else (_DEFAULTS.face_pass and not videos
+                                                                        and not args.photo)
     onnx_file = onnx_model(args, videos)
     if onnx_file is not None:
         return _run_onnx(args, onnx_file, bool(use_face_pass), t0)

@@ -131,6 +131,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                         f"{_PORTRAIT_DEFAULTS.face_pass_below} px)")
     f.add_argument("--no-face-pass", dest="face_pass", action="store_false")
     f.add_argument("--min-face-size", type=_number, help="smallest face searched, px" + _d("min_face_size"))
+    from painterly.cli.photo import add_photo_options
+
+    add_photo_options(p)
     v = p.add_argument_group("video (CONTENT a video file, OUTPUT .mp4/.mov/.mkv/.webm/.gif)")
     v.add_argument("--later-iterations", type=int, default=60,
                    help="steps for each frame after the first, at the final size only (default 60)")
@@ -345,6 +348,12 @@ def run(args: argparse.Namespace) -> int:
     out, inputs = _check_paths(args)
     if args.preset == "sketch":
         return _run_sketch(args, out, inputs)
+    if args.photo:
+        from painterly.cli.photo import run_photo
+
+        return run_photo(args, out, inputs, config_from_args(args))
+    if args.content_mask or args.style_mask or args.photo_weight is not None or args.regions is not None:
+        raise ConfigError("--content-mask, --style-mask, --photo-weight and --regions go with --photo")
     if args.snapshot_every < 0:
         raise ConfigError("--snapshot-every must be >= 0")
     config = config_from_args(args)

@@ -13,11 +13,13 @@ from typing import Any
 from painterly.cli.progress import ProgressBar
 from painterly.methods.config import LAYER_WEIGHT_PRESETS
 from painterly.methods.feedforward import AdaINTrainConfig, FastTrainConfig
+from painterly.methods.feedforward.wct import WCTTrainConfig
 
 __all__ = ["add_parser", "run"]
 
 _FAST = FastTrainConfig()
 _ADAIN = AdaINTrainConfig()
+_WCT = WCTTrainConfig()
 
 
 def _floats(text: str) -> tuple[float, ...]:
@@ -51,14 +53,15 @@ def _common(p: argparse.ArgumentParser, defaults: Any) -> None:
         ("checkpoint_every", int, "save checkpoint, samples and loss curve every N steps"),
         ("seed", int, "random seed"),
     ):
-        g.add_argument("--" + name.replace("_", "-"), type=typ, default=argparse.SUPPRESS, help=text + d(name))
+        if hasattr(defaults, name):  # a WCT decoder has no content/style weights
+            g.add_argument("--" + name.replace("_", "-"), type=typ, default=argparse.SUPPRESS, help=text + d(name))
     g.add_argument("--backbone", default=argparse.SUPPRESS, help="loss network / encoder" + d("backbone"))
     g.add_argument("--weights", default=argparse.SUPPRESS, help="VGG-19 weights file (torchvision format)")
     g.add_argument("--device", default=argparse.SUPPRESS, help="auto, cpu, cuda or mps" + d("device"))
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
-    p = sub.add_parser("train", help="train a fast feed-forward model (per style, or AdaIN for any style)")
+    p = sub.add_parser("train", help="train a fast feed-forward model (per style, or AdaIN / WCT for any style)")
     kinds = p.add_subparsers(dest="kind", parser_class=type(p))
     s = kinds.add_parser("style", help="train a network for one style (Johnson et al.)")
     s.add_argument("--style", "-s", action="append", required=True, dest="styles",
@@ -83,6 +86,13 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     a = kinds.add_parser("adain", help="train an AdaIN decoder for arbitrary styles (Huang and Belongie)")
     a.add_argument("--styles", required=True, dest="styles_dir", help="folder of style images")
     _common(a, _ADAIN)
+    w = kinds.add_parser("wct", help="train a WCT reconstruction decoder for arbitrary styles (Li et al.; photos only)")
+    _common(w, _WCT)
+    g = w.add_argument_group("objective")
+    g.add_argument("--pixel-weight", type=_number, default=argparse.SUPPRESS,
+                   help=f"L1 pixel reconstruction weight (default: {_WCT.pixel_weight})")
+    g.add_argument("--feature-weight", type=_number, default=argparse.SUPPRESS,
+                   help=f"encoder-feature reconstruction weight (default: {_WCT.feature_weight})")
     return p
 
 
@@ -93,7 +103,7 @@ def run(args: argparse.Namespace) -> int:
     from painterly.methods.feedforward import train_adain, train_transformer
 
     if args.kind is None:
-        print("painterly train: choose 'style' or 'adain' (see painterly train --help)", file=sys.stderr)
+        print("painterly train: choose 'style', 'adain' or 'wct' (see painterly train --help)", file=sys.stderr)
         return 2
     options = {k: v for k, v in vars(args).items() if k not in _NOT_CONFIG}
     with ProgressBar("training") as bar:
@@ -101,6 +111,10 @@ def run(args: argparse.Namespace) -> int:
         if args.kind == "style":
             options["styles"] = tuple(options["styles"])
             result = train_transformer(args.content, FastTrainConfig(**options), args.output, **common)
+        elif args.kind == "wct":
+            from painterly.methods.feedforward.wct import train_wct
+
+            result = train_wct(args.content, WCTTrainConfig(**options), args.output, **common)
         else:
             result = train_adain(args.content, args.styles_dir, AdaINTrainConfig(**options), args.output, **common)
     last = result.history[-1] if result.history else {}

@@ -16,6 +16,7 @@ import torch.nn.functional as F
 
 __all__ = [
     "content_loss",
+    "fit_mask",
     "gram_loss",
     "gram_matrix",
     "mean_and_second_moment",
@@ -50,7 +51,7 @@ def gram_matrix(features: torch.Tensor, mask: torch.Tensor | None = None) -> tor
     return (flat * m) @ flat.transpose(1, 2) / m.sum(-1, keepdim=True).clamp_min(_EPS)
 
 
-def _fit_mask(mask: torch.Tensor | None, features: torch.Tensor) -> torch.Tensor | None:
+def fit_mask(mask: torch.Tensor | None, features: torch.Tensor) -> torch.Tensor | None:
     """Resize a (B, 1, H, W) mask to the feature map's size."""
     if mask is None or mask.shape[-2:] == features.shape[-2:]:
         return mask
@@ -64,7 +65,7 @@ def gram_loss(features: torch.Tensor, target_gram: torch.Tensor, mask: torch.Ten
     the value near 1 for an unrelated image whatever the layer, size or backbone.
     With ``mask`` the Gram matrix is taken over the masked region only.
     """
-    g = gram_matrix(features, _fit_mask(mask, features))
+    g = gram_matrix(features, fit_mask(mask, features))
     return (g - target_gram).pow(2).sum((-2, -1)).div(target_gram.pow(2).sum((-2, -1)) + _EPS).mean()
 
 
@@ -75,7 +76,7 @@ def content_loss(features: torch.Tensor, target: torch.Tensor, mask: torch.Tenso
     """
     err = (features - target).pow(2)
     scale = target.pow(2).mean() + _EPS
-    m = _fit_mask(mask, features)
+    m = fit_mask(mask, features)
     if m is None:
         return err.mean() / scale
     return (err * m).mean() / scale
@@ -96,7 +97,7 @@ def mean_and_second_moment(
 
     Unlike the covariance, these combine linearly, so several styles blend soundly.
     """
-    m = _fit_mask(mask, features)
+    m = fit_mask(mask, features)
     if m is None:
         mean = features.mean((-2, -1))
     else:

@@ -29,11 +29,13 @@ Targets = dict[str, dict[str, torch.Tensor]]
 class StyleRegion:
     """Style loss restricted to ``mask`` (1, 1, H, W) in [0, 1] at the output size,
     scaled by ``weight``, against the targets of ``source`` (a Stylizer; None = the
-    running one)."""
+    running one), taken over ``style_mask`` (1, 1, h, w) of the style image when given
+    (semantic matching: sky to sky, face to face)."""
 
     mask: torch.Tensor
     weight: float = 1.0
     source: Any = None
+    style_mask: torch.Tensor | None = None
 
 
 @dataclass

@@ -12,6 +12,7 @@ import torch
 
 from painterly.errors import ConfigError
 from painterly.losses.functional import (
+    fit_mask,
     gram_loss,
     gram_matrix,
     mean_and_second_moment,
@@ -29,8 +30,10 @@ LossItem = tuple[torch.Tensor, Target, "torch.Tensor | None"]
 class StyleStatistic(Protocol):
     name: str
 
-    def target(self, features: Sequence[torch.Tensor], weights: Sequence[float]) -> Target:
-        """Blend the statistics of several styles' features (one tensor per style)."""
+    def target(self, features: Sequence[torch.Tensor], weights: Sequence[float],
+               mask: torch.Tensor | None = None) -> Target:
+        """Blend the statistics of several styles' features (one tensor per style);
+        with ``mask`` (1, 1, h, w), of the masked part of each style only."""
         ...
 
     def loss(self, features: torch.Tensor, target: Target, mask: torch.Tensor | None = None) -> torch.Tensor: ...
@@ -45,8 +48,9 @@ class GramStatistic:
 
     name = "gram"
 
-    def target(self, features: Sequence[torch.Tensor], weights: Sequence[float]) -> Target:
-        gram = sum(w * gram_matrix(f) for f, w in zip(features, weights, strict=False))
+    def target(self, features: Sequence[torch.Tensor], weights: Sequence[float],
+               mask: torch.Tensor | None = None) -> Target:
+        gram = sum(w * gram_matrix(f, fit_mask(mask, f)) for f, w in zip(features, weights, strict=False))
         assert isinstance(gram, torch.Tensor)
         return {"gram": gram}
 
@@ -66,11 +70,12 @@ class WassersteinStatistic:
     def __init__(self, eps: float = 1e-4) -> None:
         self.eps = eps
 
-    def target(self, features: Sequence[torch.Tensor], weights: Sequence[float]) -> Target:
+    def target(self, features: Sequence[torch.Tensor], weights: Sequence[float],
+               mask: torch.Tensor | None = None) -> Target:
         mean = torch.zeros(())
         srm = torch.zeros(())
         for f, w in zip(features, weights, strict=False):
-            m, s = mean_and_second_moment(f)
+            m, s = mean_and_second_moment(f, mask)
             mean, srm = mean + w * m, srm + w * s
         c = srm.shape[-1]
         eye = torch.eye(c, dtype=srm.dtype, device=srm.device)

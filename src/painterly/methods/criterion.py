@@ -3,6 +3,7 @@ blended style targets, shared by image optimisation and feed-forward training.""
 
 from __future__ import annotations
 
+import hashlib
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
@@ -86,14 +87,20 @@ class StyleCriterion:
         return other
 
     # -- style targets -------------------------------------------------------------
-    def style_targets(self, long_side: int, content: torch.Tensor | None = None) -> Targets:
+    def style_targets(
+        self, long_side: int, content: torch.Tensor | None = None, style_mask: torch.Tensor | None = None
+    ) -> Targets:
         """Blended per-layer targets for an output whose longer side is ``long_side``.
 
         The style image is resized to ``long_side * style_scale`` on its longer side.
-        ``content`` is needed only for the original-colour modes.
+        ``content`` is needed only for the original-colour modes. ``style_mask``
+        (1, 1, h, w) in [0, 1]: statistics of that part of the style image only.
         """
         cfg = self.config
         key: tuple[Any, ...] = (long_side,)
+        if style_mask is not None:
+            key += (hashlib.sha1(style_mask.detach().float().cpu().numpy().tobytes()).hexdigest(),
+                    tuple(style_mask.shape))
         if cfg.original_colors is not None:
             if content is None:
                 raise ValueError("original-colour modes need the content image")
@@ -112,8 +119,10 @@ class StyleCriterion:
                 x = luminance_matched(x, content)
             with torch.no_grad():
                 feats_per_style.append(self.backbone(x, self.style_layers))
+        mask = None if style_mask is None else style_mask.to(self.device).float()
         targets = {
-            layer: self.statistic.target([f[layer] for f in feats_per_style], self.blend) for layer in self.style_layers
+            layer: self.statistic.target([f[layer] for f in feats_per_style], self.blend, mask)
+            for layer in self.style_layers
         }
         self._target_cache[key] = targets
         return targets
@@ -128,7 +137,7 @@ class StyleCriterion:
         keeps one and sets a batch of crops as the content per step (``pad=False``).
         """
         regions = spatial.style_regions if spatial is not None else ()
-        region_targets = [(r.source or self).style_targets(long_side, content) for r in regions]
+        region_targets = [(r.source or self).style_targets(long_side, content, r.style_mask) for r in regions]
         return Objective(
             self.backbone,
             self.style_targets(long_side, content),

@@ -133,6 +133,7 @@ class Stylizer(StyleCriterion):
         init: torch.Tensor | None = None,
         schedule: SpatialSchedule | None = None,
         temporal: TemporalTerm | None = None,
+        regulariser: Callable[[Any, tuple[int, int]], Any] | None = None,
     ) -> StylizeResult:
         """Stylise one image. Ctrl-C returns the best image so far (``interrupted``).
 
@@ -142,6 +143,8 @@ class Stylizer(StyleCriterion):
         called before each scale with the image that scale starts from (1, 3, h, w) and
         may return a new spatial control for it (portraits adapt to what they measure).
         ``temporal`` adds Ruder et al.'s short-term consistency term at the final scale.
+        ``regulariser(loss, (h, w))`` wraps each scale's loss with a term of its own
+        (the matting Laplacian of photorealistic transfer, :mod:`painterly.methods.photo`).
         """
         cfg = self.config
         # a generator of our own: a run never reseeds the caller's (or another thread's) global RNG
@@ -190,6 +193,8 @@ class Stylizer(StyleCriterion):
                     spatial = schedule(si, len(scales), image) or spatial
                 objective, objective_size = self.objective(content_s, spatial), (sh, sw)
                 loss: Any = objective if temporal is None or (sh, sw) != (h, w) else temporal.around(objective)
+                if regulariser is not None:
+                    loss = regulariser(loss, (sh, sw))
 
                 def on_step(x: torch.Tensor, terms: dict[str, float], si: int = si, sh: int = sh, sw: int = sw) -> None:
                     nonlocal step

@@ -285,10 +285,10 @@ def _fast_routes(app: FastAPI, settings: ServerSettings) -> None:
 
     @app.get("/api/fast/models")
     def fast_models() -> list[dict[str, str]]:
-        """Bundled feed-forward models (``adain`` takes any style)."""
+        """Bundled feed-forward models (``adain`` and ``wct`` take any style)."""
         from painterly.methods.feedforward.bundled import list_fast_models
 
-        return [{"name": n, "kind": "adain" if n == "adain" else "style"} for n in list_fast_models()]
+        return [{"name": n, "kind": n if n in ("adain", "wct") else "style"} for n in list_fast_models()]
 
     @app.post("/api/fast", response_class=Response, responses={200: {"content": {"image/png": {}}}})
     async def fast(
@@ -296,13 +296,23 @@ def _fast_routes(app: FastAPI, settings: ServerSettings) -> None:
         model: Annotated[str | None, Form(description="a bundled per-style model (see /api/fast/models)")] = None,
         style: Annotated[UploadFile | None, File(description="any style image (AdaIN)")] = None,
         style_name: Annotated[str | None, Form(description="a built-in style, through AdaIN")] = None,
-        alpha: Annotated[float, Form(ge=0, le=1)] = _FAST.alpha,
+        alpha: Annotated[float | None, Form(ge=0, le=1)] = None,
         size: Annotated[int | None, Form(ge=16)] = None,
         original_colors: Annotated[str | None, Form()] = None,
         face_pass: Annotated[bool, Form()] = _FAST.face_pass,
+        method: Annotated[str | None, Form()] = None,
+        photo: Annotated[bool, Form()] = False,
     ) -> Response:
-        """Stylise in one forward pass and return the PNG (milliseconds to a second)."""
+        """Stylise in one forward pass and return the PNG (milliseconds to a second).
+        With a style image: ``method`` adain or wct; ``photo`` photorealistic (WCT and
+        a guided filter)."""
         from painterly.methods.feedforward import AdaINStylizer, FastStylizer, list_fast_models
+        from painterly.methods.feedforward.options import METHODS
+
+        chosen = method or ("wct" if photo else _FAST.method)
+        strength = alpha if alpha is not None else _FAST.photo_alpha if photo else _FAST.alpha
+        if chosen not in METHODS:
+            raise HTTPException(400, f"unknown method {method!r}; choose from {', '.join(METHODS)}")
 
         img = _read_image(await _read_upload(content, "content", settings), "content", settings)
         if size is not None and size > settings.max_size:
@@ -319,19 +329,28 @@ def _fast_routes(app: FastAPI, settings: ServerSettings) -> None:
             style_img = Image.open(builtin_style_path(style_name)).convert("RGB")
         if style_img is None and model is None:
             raise HTTPException(400, "give a model, a style image or a style_name")
-        if style_img is None and (model not in list_fast_models() or model == "adain"):
+        if style_img is None and (method is not None or photo):
+            raise HTTPException(400, "method and photo apply to a style image")
+        if style_img is None and (model not in list_fast_models() or model in ("adain", "wct")):
             raise HTTPException(400, f"unknown model {model!r}; see /api/fast/models")
         colors = original_colors or None
 
         def work() -> bytes:
-            key = _FAST.adain_model if style_img is not None else str(model)
+            key = (_FAST.wct_model if chosen == "wct" else _FAST.adain_model) if style_img is not None else str(model)
             if key not in fast_cache:
-                fast_cache[key] = (AdaINStylizer(key, device=settings.device) if style_img is not None
-                                   else FastStylizer(key, device=settings.device))
+                if style_img is None:
+                    fast_cache[key] = FastStylizer(key, device=settings.device)
+                elif chosen == "wct":
+                    from painterly.methods.feedforward.wct import WCTStylizer
+
+                    fast_cache[key] = WCTStylizer(key, device=settings.device)
+                else:
+                    fast_cache[key] = AdaINStylizer(key, device=settings.device)
             st = fast_cache[key]
             if isinstance(st, AdaINStylizer):
                 assert style_img is not None
-                out = st.stylize(img, style_img, alpha=alpha, size=size, original_colors=colors, face_pass=face_pass)
+                out = st.stylize(img, style_img, alpha=strength, size=size, original_colors=colors, face_pass=face_pass,
+                                 photo=photo)
             else:
                 out = st.stylize(img, size=size, original_colors=colors, face_pass=face_pass)
             buf = io.BytesIO()

@@ -45,6 +45,7 @@ from painterly.methods.feedforward.common import (
     load_photo,
     normalised_weights,
     pad_to_min_side,
+    photo_smooth,
     sample_tiles,
 )
 from painterly.methods.feedforward.data import CropSampler, list_images, load_images
@@ -62,7 +63,7 @@ from painterly.methods.feedforward.training import (
 from painterly.models.adain import AdaINDecoder, blend_adain, mean_std
 from painterly.styles import resolve_style
 
-__all__ = ["ADAIN_LEVELS", "AdaINStylizer", "AdaINTrainConfig", "train_adain"]
+__all__ = ["ADAIN_LEVELS", "AdaINStylizer", "AdaINTrainConfig", "encoder_geometry", "resolve_levels", "train_adain"]
 
 logger = logging.getLogger("painterly")
 
@@ -90,7 +91,7 @@ class AdaINTrainConfig(TrainSchedule):
         check_train_numbers(content_weight=self.content_weight, style_weight=self.style_weight)
 
 
-def _encoder_geometry(encoder: Backbone, levels: Sequence[str]) -> tuple[list[int], list[int]]:
+def encoder_geometry(encoder: Backbone, levels: Sequence[str]) -> tuple[list[int], list[int]]:
     """Channels and strides of the encoder's levels, from a probe pass."""
     probe = 64
     with torch.no_grad():
@@ -98,7 +99,7 @@ def _encoder_geometry(encoder: Backbone, levels: Sequence[str]) -> tuple[list[in
     return [feats[n].shape[1] for n in levels], [probe // feats[n].shape[-1] for n in levels]
 
 
-def _resolve_levels(encoder: Backbone, levels: Sequence[str] | None) -> tuple[str, ...]:
+def resolve_levels(encoder: Backbone, levels: Sequence[str] | None) -> tuple[str, ...]:
     chosen = tuple(levels) if levels else ADAIN_LEVELS.get(encoder.name)
     if not chosen:
         raise ConfigError(f"no default AdaIN levels for backbone {encoder.name}; give levels=...")
@@ -143,7 +144,7 @@ def train_adain(
     device = resolve_device(config.device)
     choice = resolve_backbone_name(config.backbone, config.weights)
     encoder = create_backbone(choice.name, weights=config.weights).to(device)
-    levels = _resolve_levels(encoder, config.levels)
+    levels = resolve_levels(encoder, config.levels)
     style_layers = tuple(config.style_layers or encoder.default_style_layers)
     try:
         encoder.check_layers(list(style_layers))
@@ -151,7 +152,7 @@ def train_adain(
         raise ConfigError(str(exc)) from None
     check_training_memory(encoder, tuple(dict.fromkeys(levels + style_layers)), config.crop_size,
                           2 * config.batch_size, device)  # content and style crops both go through the encoder
-    channels, strides = _encoder_geometry(encoder, levels)
+    channels, strides = encoder_geometry(encoder, levels)
     decoder = AdaINDecoder(channels, strides).to(device)
     opt = torch.optim.Adam(decoder.parameters(), lr=config.lr)
     content_sampler = CropSampler(contents, config.crop_size, seed=config.seed)
@@ -237,6 +238,19 @@ class AdaINStylizer:
         self._stats: dict[tuple[Any, ...], list[tuple[torch.Tensor, torch.Tensor]]] = {}
         self.check_memory = MemoryCheck(self._reconstruct, [self.encoder, self.decoder], self.device)
 
+    @staticmethod
+    def level_stats(features: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """What the transfer keeps of a style at one level: per-channel (mean, std)."""
+        return mean_std(features)
+
+    @staticmethod
+    def transfer(
+        features: torch.Tensor, styles: Sequence[tuple[torch.Tensor, torch.Tensor]], weights: Sequence[float],
+        alpha: float,
+    ) -> torch.Tensor:
+        """Content features -> decoder targets with the (weighted) styles' statistics."""
+        return blend_adain(features, styles, weights, alpha)
+
     def _reconstruct(self, x: torch.Tensor) -> torch.Tensor:
         """Encode and decode without a style: what a forward pass costs in memory."""
         feats = self.encoder(x, self.levels)
@@ -257,7 +271,7 @@ class AdaINStylizer:
                 x = match_color_stats(x, content[:1])
             with torch.inference_mode():
                 feats = self.encoder(x, self.levels)
-            stats = [mean_std(feats[n]) for n in self.levels]
+            stats = [self.level_stats(feats[n]) for n in self.levels]
             if not cacheable:
                 return stats
             self._stats[key] = stats
@@ -273,10 +287,12 @@ class AdaINStylizer:
         original_colors: str | None = None,
         mask: torch.Tensor | None = None,
         face_pass: FacePass | None = None,
+        photo: bool = False,
     ) -> torch.Tensor:
         """(B, 3, H, W) in [0, 1] plus per-style statistics -> (B, 3, H, W) in [0, 1].
         ``mask`` (B, 1, H, W): 1 where the style goes; ``face_pass``: re-stylise small
-        faces at a finer stroke scale."""
+        faces at a finer stroke scale; ``photo``: photorealistic, the output smoothed
+        with the photo as guide so its edges stay (:func:`~painterly.image.smooth.guided_filter`)."""
         check_original_colors(original_colors)
         w = normalised_weights(weights, len(styles))
         if not 0.0 <= alpha <= 1.0:
@@ -288,12 +304,14 @@ class AdaINStylizer:
             padded, (h, ww) = pad_to_min_side(t)
             with torch.inference_mode():
                 feats = self.encoder(padded, self.levels)
-                targets = [blend_adain(feats[n], [s[i] for s in styles], w, alpha) for i, n in enumerate(self.levels)]
+                targets = [self.transfer(feats[n], [s[i] for s in styles], w, alpha) for i, n in enumerate(self.levels)]
                 return self.decoder(targets, (padded.shape[-2], padded.shape[-1]))[..., :h, :ww].clamp(0, 1)
 
         y = forward(x)
         if face_pass is not None:
             y = face_pass(lambda crop, _face: forward(crop), x, y)
+        if photo:
+            y = photo_smooth(y, x)
         return finish_output(y, x, "luminance" if original_colors == "luminance" else None,
                              None if mask is None else mask.to(self.device))
 
@@ -308,6 +326,7 @@ class AdaINStylizer:
         original_colors: str | None = None,
         mask: torch.Tensor | None = None,
         face_pass: FacePass | None = None,
+        photo: bool = False,
     ) -> torch.Tensor:
         """(B, 3, H, W) in [0, 1] -> stylised, with the style images themselves: their
         statistics are computed at ``style_scale`` x the batch's long side and cached;
@@ -317,11 +336,11 @@ class AdaINStylizer:
             return torch.cat([
                 self.stylize_tensor(x[i : i + 1], [self.style_stats(s, side, x[i : i + 1]) for s in styles],
                                     weights=weights, alpha=alpha, mask=None if mask is None else mask[i : i + 1],
-                                    face_pass=face_pass)
+                                    face_pass=face_pass, photo=photo)
                 for i in range(x.shape[0])])
         stats = [self.style_stats(s, side) for s in styles]  # cached per style and size
         return self.stylize_tensor(x, stats, weights=weights, alpha=alpha, original_colors=original_colors,
-                                   mask=mask, face_pass=face_pass)
+                                   mask=mask, face_pass=face_pass, photo=photo)
 
     def stylize(
         self,
@@ -335,6 +354,7 @@ class AdaINStylizer:
         original_colors: str | None = None,
         mask: ImageInput | torch.Tensor | None = None,
         face_pass: bool = True,
+        photo: bool = False,
     ) -> Image.Image:
         """Stylise one image with one style or a weighted mix of several.
 
@@ -345,6 +365,7 @@ class AdaINStylizer:
             original_colors: ``luminance`` or ``histogram`` (style recoloured first).
             mask: white where the style goes (image or (H, W) tensor in [0, 1]).
             face_pass: re-stylise small faces at a finer stroke scale (:class:`FacePass`).
+            photo: photorealistic (edges of the photo kept); no face pass then.
         """
         check_original_colors(original_colors)
         img = load_photo(content, size, self.check_memory)
@@ -355,9 +376,9 @@ class AdaINStylizer:
         recolour = x if original_colors == "histogram" else None
         stats = [self.style_stats(s, side, recolour) for s in styles]
         m = load_mask(mask, img.size) if mask is not None else None
-        fp = FacePass(device=self.device) if face_pass else None
+        fp = FacePass(device=self.device) if face_pass and not photo else None
         return tensor_to_pil(self.stylize_tensor(x, stats, weights=weights, alpha=alpha,
-                                                 original_colors=original_colors, mask=m, face_pass=fp))
+                                                 original_colors=original_colors, mask=m, face_pass=fp, photo=photo))
 
     def onnx_module(self) -> torch.nn.Module:
         """(image, style) -> stylised, for ONNX export; sides must be multiples of the

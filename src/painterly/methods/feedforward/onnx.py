@@ -46,6 +46,8 @@ def export_onnx(model: str | os.PathLike | torch.nn.Module, output: str | os.Pat
     names = ["image"]
     if isinstance(model, torch.nn.Module):
         module = _OnnxWrapper(model)
+    elif load_checkpoint(resolve_model(model)).get("kind") == "wct":
+        raise ConfigError("WCT's eigendecompositions have no ONNX export; the WCT decoder runs on torch")
     elif load_checkpoint(resolve_model(model)).get("kind") == "adain":
         module = AdaINStylizer(resolve_model(model), device="cpu").onnx_module()
         example, names = (torch.rand(1, 3, 64, 64), torch.rand(1, 3, 64, 64)), ["image", "style"]
