@@ -26,6 +26,7 @@ arbitrary network), over every painting in ../shared/data/styles.
 from __future__ import annotations
 
 import argparse
+import re
 import statistics
 import sys
 import tempfile
@@ -170,7 +171,7 @@ def main() -> None:
                 quality.setdefault(name, []).append(
                     (judge.style_distance(y, style_t), judge.content_distance(y, x), ident, found))
                 if photo_name == HELD_OUT[0]:
-                    out.save(tmp / f"{Path(style).stem}_{name.replace(' ', '_').replace(',', '').strip('()*')}.png")
+                    out.save(tmp / f"{Path(style).stem}_{re.sub(r'[^A-Za-z0-9-]+', '_', name).strip('_')}.png")
 
     print(f"\nspeed: ms per image ({HELD_OUT[0]} resized to the long side), median of {args.repeats}")
     header = ("style", "method", *(f"{s} px" for s in sizes))
