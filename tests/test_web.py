@@ -211,6 +211,16 @@ def test_fast_endpoint_returns_a_png(tmp_path: Path) -> None:
         r = client.post("/api/fast", files={"content": ("c.png", _png(), "image/png"),
                                             "style": ("s.png", _png(40, 40), "image/png")}, data={"alpha": "0.5"})
         assert r.status_code == 200 and Image.open(io.BytesIO(r.content)).size == (48, 40)
+        for form in ({"method": "wct"}, {"photo": "true"}):  # universal WCT; photorealistic (WCT + guided filter)
+            r = client.post("/api/fast", files={"content": ("c.png", _png(), "image/png"),
+                                                "style": ("s.png", _png(40, 40), "image/png")}, data=form)
+            assert r.status_code == 200 and Image.open(io.BytesIO(r.content)).size == (48, 40), r.text
+        r = client.post("/api/fast", files={"content": ("c.png", _png(), "image/png"),
+                                            "style": ("s.png", _png(40, 40), "image/png")}, data={"method": "x"})
+        assert r.status_code == 400 and "unknown method" in r.json()["detail"]
+        r = client.post("/api/fast", files={"content": ("c.png", _png(), "image/png")},
+                        data={"model": "starry_night", "photo": "true"})
+        assert r.status_code == 400 and "style image" in r.json()["detail"]
         r = client.post("/api/fast", files={"content": ("c.png", _png(), "image/png")}, data={"model": "nope"})
         assert r.status_code == 400 and "unknown model" in r.json()["detail"]
         r = client.post("/api/fast", files={"content": ("c.png", b"not an image", "image/png")},
