@@ -160,16 +160,21 @@ def test_ctrl_c_returns_best_image_so_far(tiny_images, lite0) -> None:
     assert result.losses["total"] <= result.history[0]["total"] + 1e-6
 
 
-def test_memory_estimate_refuses_or_downscales(tiny_images, lite0, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_memory_estimate_tiles_downscales_or_refuses(tiny_images, lite0, monkeypatch: pytest.MonkeyPatch) -> None:
     from painterly.methods import gatys
 
-    content, style = tiny_images
+    _content, style = tiny_images
     monkeypatch.setattr(gatys, "available_memory", lambda device: 2 << 30)
-    st = Stylizer(style, _cfg(size=20000), backbone=lite0)
-    with pytest.raises(MemoryBudgetError, match="largest size that fits is about"):
-        st.stylize(content)
-    h, w = Stylizer(style, _cfg(size=20000, fit_memory=True), backbone=lite0).check_memory(16667, 20000)
-    assert 16 < w < 20000 and abs(h / w - 16667 / 20000) < 0.02
+    st = Stylizer(style, _cfg(size=8000), backbone=lite0)
+    assert st.check_memory(6667, 8000) == (6667, 8000)  # past the budget: tiled, not refused
+    plans = st.plan(6667, 8000)
+    assert plans[-1].tile is not None and plans[0].tile is None
+    assert max(p.peak for p in plans) <= st.budget()
+    h, w = Stylizer(style, _cfg(size=8000, fit_memory=True), backbone=lite0).check_memory(6667, 8000)
+    assert 16 < w < 8000 and abs(h / w - 6667 / 8000) < 0.02
+    monkeypatch.setattr(gatys, "available_memory", lambda device: 0)
+    with pytest.raises(MemoryBudgetError, match="smallest budget that works"):
+        Stylizer(style, _cfg(size=8000), backbone=lite0).check_memory(6667, 8000)
 
 
 def test_functional_api_returns_pil(tiny_images) -> None:

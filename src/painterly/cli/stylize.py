@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from painterly.cli.large import memory_size
 from painterly.cli.progress import ProgressBar
 from painterly.errors import ConfigError, ImageError, NonFiniteLossError
 from painterly.events import Event
@@ -76,7 +77,13 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     g.add_argument("--size", type=int, help="output long side in pixels" + _d("size"))
     g.add_argument("--style-scale", type=_number, help="style image size relative to output" + _d("style_scale"))
     g.add_argument("--original-colors", choices=ORIGINAL_COLORS, help="keep the photo's colours")
-    g.add_argument("--fit-memory", action="store_true", default=None, help="downscale when the size does not fit")
+    g.add_argument("--fit-memory", action="store_true", default=None,
+                   help="downscale when the size does not fit (default: optimise the large scales in tiles)")
+    g.add_argument("--max-memory", type=memory_size, metavar="SIZE",
+                   help="memory budget, e.g. 3GB or 800MB: scales past it are optimised in overlapping tiles "
+                        "(default: 80%% of what is free)")
+    g.add_argument("--dry-run", action="store_true",
+                   help="print the plan (scales, tiles, predicted memory and time) and exit")
     n = p.add_argument_group("network and losses")
     n.add_argument("--backbone", help="auto, vgg19 or efficientnet-lite0" + _d("backbone"))
     n.add_argument("--weights", help="backbone weights file (torchvision format for vgg19)")
@@ -284,24 +291,6 @@ def _summary(out: Path, portrait: PortraitResult) -> None:
               f"(same person below 0.6)", file=sys.stderr)
 
 
-def _run_sketch(args: argparse.Namespace, out: Path, inputs: list[Path]) -> int:
-    from painterly.files import write_json
-    from painterly.image import save_image
-    from painterly.methods.sketch import SketchConfig, sketch_portrait
-
-    cfg = SketchConfig(**({"size": args.size} if args.size else {}))
-    result = sketch_portrait(args.content, cfg, device=args.device or "auto")
-    save_image(result.image, out, protect=inputs)
-    write_json(out.with_suffix(".json"), {"content": str(args.content), "output": str(out), "preset": "sketch",
-                                          "config": cfg.__dict__, "identity_distance": result.identity,
-                                          "seconds": round(result.seconds, 3)})
-    dists = ", ".join(f"{d:.3f}" if d is not None else "n/a" for d in result.identity)
-    print(f"wrote {out} ({result.image.width}x{result.image.height}, pencil sketch) in {result.seconds:.1f} s"
-          + (f"; identity distance input->output: {dists} (same person below 0.6)" if dists else ""),
-          file=sys.stderr)
-    return 0
-
-
 def _run_video(args: argparse.Namespace) -> int:
     """Ruder et al.: each frame from the previous output, warped by flow, plus a
     temporal loss; the audio kept."""
@@ -347,7 +336,13 @@ def run(args: argparse.Namespace) -> int:
 
     out, inputs = _check_paths(args)
     if args.preset == "sketch":
-        return _run_sketch(args, out, inputs)
+        from painterly.cli.sketch import run_sketch
+
+        return run_sketch(args, out, inputs)
+    if args.dry_run:
+        from painterly.cli.large import dry_run
+
+        return dry_run(args, Stylizer(list(args.style), config_from_args(args)))
     if args.photo:
         from painterly.cli.photo import run_photo
 

@@ -58,6 +58,7 @@ class GatysConfig:
     original_colors: str | None = None
     device: str = "auto"
     fit_memory: bool = False
+    max_memory: float | None = None  # bytes; scales past it are optimised in tiles (default: what is free)
 
     def __post_init__(self) -> None:
         self.validate()
@@ -77,6 +78,10 @@ class GatysConfig:
         for name in ("size", "min_size"):
             if int(getattr(self, name)) < 16:
                 raise ConfigError(f"{name.replace('_', '-')} must be at least 16 pixels, got {getattr(self, name)}")
+        if int(self.size) > 16384:
+            raise ConfigError(f"size must be at most 16384 pixels, got {self.size}")
+        if self.max_memory is not None and not (math.isfinite(self.max_memory) and self.max_memory > 0):
+            raise ConfigError(f"max-memory must be a positive size, got {self.max_memory}")
         for name in ("iterations", "coarse_iterations"):
             if int(getattr(self, name)) < 0:
                 raise ConfigError(f"{name.replace('_', '-')} must be >= 0, got {getattr(self, name)}")

@@ -13,6 +13,7 @@ paper, each measured in ``benchmarks/gatys.py``:
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import math
 import time
@@ -41,8 +42,9 @@ from painterly.losses import Objective, SpatialControl
 from painterly.methods.config import GatysConfig
 from painterly.methods.criterion import StyleCriterion
 from painterly.methods.optimize import optimize
+from painterly.methods.tiles import MemoryModel, optimize_tiled, overlap_for, plan_tiles, tile_side_for
 
-__all__ = ["SpatialSchedule", "StylizeResult", "Stylizer", "TemporalTerm", "stylize"]
+__all__ = ["ScalePlan", "SpatialSchedule", "StylizeResult", "Stylizer", "TemporalTerm", "stylize"]
 
 logger = logging.getLogger("painterly")
 
@@ -62,6 +64,36 @@ class StylizeResult:
     elapsed: float
     steps: int
     interrupted: bool = False
+
+
+_PROCESS_BYTES = 380 * 2**20  # interpreter, torch, network weights and style targets (measured, CPU)
+_PASSES = 2  # passes over a shifted tile grid at a tiled scale (the seams of one are inside tiles of the next)
+SECONDS_PER_EVAL_MEGAPIXEL = 3.9  # efficientnet-lite0, L-BFGS, 2-core CPU (whole 512 and 1024 px runs)
+
+
+@dataclass
+class ScalePlan:
+    """One scale of a run: long side, (h, w), evaluations (per tile and pass: see
+    :func:`~painterly.methods.tiles.optimize_tiled`), tile side or None, tile count,
+    predicted peak memory in bytes."""
+
+    long_side: int
+    size: tuple[int, int]
+    iterations: int
+    tile: int | None
+    tiles: int
+    peak: float
+
+    def evaluations(self) -> int:
+        if self.tile is None:
+            return self.iterations
+        return self.tiles * _PASSES * max(1, math.ceil(self.iterations / _PASSES))
+
+    def seconds(self) -> float:
+        """Predicted optimisation time on the reference CPU."""
+        h, w = self.size
+        px = h * w * (1 + overlap_for(self.tile) / self.tile) ** 2 / self.tiles if self.tile else h * w  # overlaps
+        return self.evaluations() * px / 1e6 * SECONDS_PER_EVAL_MEGAPIXEL
 
 
 @dataclass
@@ -94,34 +126,70 @@ class Stylizer(StyleCriterion):
     >>> st.stylize("photo.jpg").image.save("out.png")  # doctest: +SKIP
     """
 
-    # -- memory --------------------------------------------------------------------
-    def check_memory(self, h: int, w: int) -> tuple[int, int]:
-        """Estimate memory for an (h, w) run; refuse or (``fit_memory``) downscale."""
+    # -- memory and the plan -------------------------------------------------------
+    def memory_model(self) -> MemoryModel:
+        """Peak process memory of one scale at (h, w), for this backbone, layers and
+        optimiser. Measured on the CPU with efficientnet-lite0 and L-BFGS (peak RSS of
+        whole runs at 256, 512 and 1024 px): activations kept for backward and their
+        gradients cost twice the tapped activation elements, L-BFGS keeps 2 x 20 image
+        copies, plus the image, its gradient and the loss buffers; the process itself
+        (interpreter, torch, weights) about 380 MB."""
         layers = tuple(dict.fromkeys(self.content_layers + self.style_layers))
         epp = self.backbone.activation_elements_per_pixel(layers)
-        # forward activations kept for backward, their gradients, and the optimiser state
         history = 2 * 20 * 3 if self.config.optimizer == "lbfgs" else 3 * 3
+        return MemoryModel(base=_PROCESS_BYTES, per_pixel=4 * (2 * epp + history + 12))
 
-        per_pixel = 4 * (3 * epp + history + 12)
-        fixed = 256 << 20  # weights, style targets, interpreter
-        have = int(available_memory(self.device) * 0.8)
-        need = int(per_pixel * h * w) + fixed
-        if need <= have:
+    def budget(self) -> float:
+        """Bytes a run may use: ``max_memory``, else 80% of what is free now plus what
+        this process already holds (its base)."""
+        if self.config.max_memory is not None:
+            return float(self.config.max_memory)
+        return available_memory(self.device) * 0.8 + _PROCESS_BYTES
+
+    def check_memory(self, h: int, w: int) -> tuple[int, int]:
+        """The size a run at (h, w) will produce: as is (scales past the budget are
+        tiled, :meth:`plan`), or downscaled to fit with ``fit_memory``. Raises when not
+        even one tile fits."""
+        model, budget = self.memory_model(), self.budget()
+        if model.predict(h, w) <= budget:
             return h, w
-        scale = math.sqrt(max(have - fixed, 0) / per_pixel / (h * w))
-        fit_h, fit_w = int(h * scale), int(w * scale)
-        if min(fit_h, fit_w) < 16:
-            raise MemoryBudgetError(
-                f"not enough {self.device.type} memory: {have / 2**30:.2f} GB free, even a tiny image needs more"
-            )
         if self.config.fit_memory:
-            logger.info("downscaled to %dx%d to fit %.1f GB of %s memory", fit_w, fit_h, have / 2**30, self.device)
+            side = model.largest_square(budget)
+            scale = min(1.0, side / math.sqrt(h * w)) if side else 0.0
+            fit_h, fit_w = int(h * scale), int(w * scale)
+            if min(fit_h, fit_w) < 16:
+                raise MemoryBudgetError(f"not enough memory: {budget / 2**30:.2f} GB for the run, even a tiny image "
+                                        "needs more")
+            logger.info("downscaled to %dx%d to fit %.1f GB", fit_w, fit_h, budget / 2**30)
             return fit_h, fit_w
-        raise MemoryBudgetError(
-            f"{w}x{h} needs about {need / 2**30:.1f} GB but {have / 2**30:.1f} GB of {self.device.type} memory "
-            f"is free; the largest size that fits is about {max(fit_w, fit_h)} px (size={max(fit_w, fit_h)}), "
-            "or pass fit_memory=True"
-        )
+        try:
+            tile_side_for(model, budget)
+        except ValueError as exc:
+            raise MemoryBudgetError(str(exc)) from None
+        return h, w
+
+    def plan(self, h: int, w: int) -> list[ScalePlan]:
+        """The scales of a run at (h, w): size, evaluations, and the tile side where the
+        scale is past the memory budget (None: whole)."""
+        cfg = self.config
+        model, budget = self.memory_model(), self.budget()
+        scales = [s for s in cfg.scales() if s <= max(h, w)] or [max(h, w)]
+        scales[-1] = max(h, w)
+        iters = [cfg.coarse_iterations] * (len(scales) - 1) + [cfg.iterations]
+        plans = []
+        for long_side, n in zip(scales, iters, strict=True):
+            sh, sw = scaled_size(h, w, long_side)
+            tile = None
+            if model.predict(sh, sw) > budget:
+                try:  # a tile at an image end may span 1.25 tiles: plan for that
+                    tile = int(tile_side_for(model, budget) / 1.25)
+                except ValueError as exc:
+                    raise MemoryBudgetError(str(exc)) from None
+            tiles = plan_tiles(sh, sw, tile, overlap_for(tile)) if tile else []
+            n_tiles = len(tiles) or 1
+            peak = max(model.predict(*t.shape) for t in tiles) if tiles else model.predict(sh, sw)
+            plans.append(ScalePlan(long_side, (sh, sw), n, tile, n_tiles, peak))
+        return plans
 
     # -- the run -------------------------------------------------------------------
     def stylize(
@@ -158,13 +226,10 @@ class Stylizer(StyleCriterion):
         h, w = self.check_memory(h, w)
         full = pil_to_tensor(content_img.resize((w, h), Image.Resampling.LANCZOS), self.device)
         prepared_full = luminance(full) if cfg.original_colors == "luminance" else full
-        scales = [s for s in cfg.scales() if s <= max(h, w)] or [max(h, w)]
-        if scales[-1] != max(h, w):
-            scales[-1] = max(h, w)
-        iters = [cfg.coarse_iterations] * (len(scales) - 1) + [cfg.iterations]
+        plans = self.plan(h, w)
         if init is not None:
-            scales, iters = [max(h, w)], [cfg.iterations]
-        total_steps = sum(iters)
+            plans = plans[-1:]
+        total_steps = sum(p.evaluations() for p in plans)
         history: list[dict[str, Any]] = []
         start = time.perf_counter()
         step = 0
@@ -174,8 +239,9 @@ class Stylizer(StyleCriterion):
         objective_size: tuple[int, int] | None = None
         interrupted = False
         try:
-            for si, (long_side, n_iter) in enumerate(zip(scales, iters, strict=False)):
-                sh, sw = scaled_size(h, w, long_side)
+            for si, sp in enumerate(plans):
+                n_iter = sp.iterations
+                sh, sw = sp.size
                 content_s = prepared_full
                 if (sh, sw) != (h, w):
                     content_s = F.interpolate(prepared_full, size=(sh, sw), mode="area")
@@ -190,7 +256,7 @@ class Stylizer(StyleCriterion):
                     image = F.interpolate(image, size=(sh, sw), mode="bicubic", align_corners=False).clamp(0, 1)
                 best = image.detach().clone()
                 if schedule is not None:
-                    spatial = schedule(si, len(scales), image) or spatial
+                    spatial = schedule(si, len(plans), image) or spatial
                 objective, objective_size = self.objective(content_s, spatial), (sh, sw)
                 loss: Any = objective if temporal is None or (sh, sw) != (h, w) else temporal.around(objective)
                 if regulariser is not None:
@@ -202,10 +268,14 @@ class Stylizer(StyleCriterion):
                     elapsed = time.perf_counter() - start
                     history.append({"step": step, "scale": si, "size": [sh, sw], **terms,
                                     "elapsed": round(elapsed, 4)})
-                    notify(callback, ProgressEvent(step=step, total_steps=total_steps, scale=si, n_scales=len(scales),
+                    notify(callback, ProgressEvent(step=step, total_steps=total_steps, scale=si, n_scales=len(plans),
                                                    size=(sh, sw), losses=terms, elapsed=elapsed, current=x))
 
-                image, best = optimize(image, loss, n_iter, cfg, on_step)
+                if sp.tile is None:
+                    image, best = optimize(image, loss, n_iter, cfg, on_step)
+                else:
+                    image = self._tiled(image, content_s, spatial, sp, on_step)
+                    best = image
         except KeyboardInterrupt:
             interrupted = True
             logger.info("interrupted: keeping the best image so far")
@@ -232,6 +302,20 @@ class Stylizer(StyleCriterion):
             backbone=self.choice, elapsed=time.perf_counter() - start, steps=step, interrupted=interrupted,
         )
 
+    def _tiled(self, image: torch.Tensor, content: torch.Tensor, spatial: SpatialControl | None, sp: ScalePlan,
+               on_step: Callable[[torch.Tensor, dict[str, float]], None]) -> torch.Tensor:
+        """One scale in overlapping tiles; style targets of the whole image's long side."""
+        assert sp.tile is not None
+        long_side = max(sp.size)
+
+        def objective_for(content_tile: torch.Tensor, where: tuple[slice, slice]) -> Any:
+            return self.criterion(long_side, content=content_tile, spatial=_crop_spatial(spatial, sp.size, where))
+
+        def run(x: torch.Tensor, objective: Any, n: int) -> torch.Tensor:
+            return optimize(x, objective, n, self.config, on_step)[0]
+
+        return optimize_tiled(image, content, objective_for, sp.iterations, sp.tile, overlap_for(sp.tile), _PASSES, run)
+
     def _init_image(self, content: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         cfg = self.config
         if cfg.init == "content":
@@ -247,6 +331,26 @@ class Stylizer(StyleCriterion):
         if self.config.original_colors != "luminance":
             return image.detach()
         return with_content_chroma(image, full).detach()
+
+
+def _crop_spatial(spatial: SpatialControl | None, size: tuple[int, int],
+                  where: tuple[slice, slice]) -> SpatialControl | None:
+    """The spatial control of a tile: maps resized to the scale's size, then cropped."""
+    if spatial is None:
+        return None
+
+    def crop(m: torch.Tensor) -> torch.Tensor:
+        if m.shape[-2:] != size:
+            m = F.interpolate(m, size=size, mode="bilinear", align_corners=False)
+        return m[..., where[0], where[1]]
+
+    cmap = spatial.content_weight_map
+    return SpatialControl(
+        content_weight_map=None if cmap is None else crop(cmap),
+        style_regions=[dataclasses.replace(r, mask=crop(r.mask)) for r in spatial.style_regions],
+        content_gain=None if spatial.content_gain is None else (
+            crop(spatial.content_gain[0]), crop(spatial.content_gain[1]), *spatial.content_gain[2:]),
+    )
 
 
 def stylize(
