@@ -12,12 +12,15 @@ from __future__ import annotations
 
 from collections.abc import Callable, Sequence
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 
 from painterly.faces.detection import Face, FaceDetector, shared_detector
 from painterly.faces.face_pass_config import FAST_FACE_PASS, PORTRAIT_FACE_PASS, FacePassConfig
 from painterly.faces.masks import face_mask
+from painterly.faces.tracking import FaceTracker
 from painterly.image.io import tensor_to_pil
 
 __all__ = ["FAST_FACE_PASS", "PORTRAIT_FACE_PASS", "FacePass", "FacePassConfig", "Restyle"]
@@ -31,18 +34,28 @@ class FacePass:
 
     def __init__(
         self, config: FacePassConfig = FAST_FACE_PASS, *, device: str | torch.device = "cpu",
-        detector: FaceDetector | None = None,
+        detector: FaceDetector | None = None, track_every: int | None = None,
     ) -> None:
         self.config = config
         self.device = device
         self._detector = detector
         self.faces_seen = 0
+        self.tracker: FaceTracker | None = None
+        if track_every is not None:  # video: frames come in order; detect every few, follow by flow
+            self.tracker = FaceTracker(lambda frame: self._detect_pil(Image.fromarray(frame)), every=track_every)
 
-    def detect(self, x: torch.Tensor) -> list[Face]:
-        """Faces in one image (1, 3, H, W), with the process-wide MTCNN."""
+    def _detect_pil(self, img: Image.Image) -> list[Face]:
         if self._detector is None:
             self._detector = shared_detector(20.0, self.device)
-        return list(self._detector(tensor_to_pil(x)))
+        return list(self._detector(img))
+
+    def detect(self, x: torch.Tensor) -> list[Face]:
+        """Faces in one image (1, 3, H, W), with the process-wide MTCNN; with
+        ``track_every`` the images are a video's frames in order, tracked
+        (:class:`~painterly.faces.tracking.FaceTracker`)."""
+        if self.tracker is not None:
+            return self.tracker(np.asarray(tensor_to_pil(x)))
+        return self._detect_pil(tensor_to_pil(x))
 
     def __call__(
         self,

@@ -21,7 +21,8 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MAX_SIDE", "MemoryModel", "Tile", "optimize_tiled", "overlap_for", "plan_tiles", "ramp", "tile_side_for"]
+__all__ = ["MAX_SIDE", "MemoryModel", "Tile", "optimize_tiled", "overlap_for", "pass_shift", "plan_tiles", "ramp",
+           "seam_lines", "tile_side_for"]
 
 MAX_SIDE = 16384  # sizes past this are refused
 
@@ -152,9 +153,8 @@ def optimize_tiled(
     per_pass = max(1, math.ceil(n_iter / passes))
     stride = max(1, tile - overlap)
     for p in range(passes):
-        shift = (round(p * stride / passes), round(p * stride / passes * 0.618) % stride)
         image = image.clone()
-        for t in plan_tiles(h, w, tile, overlap, shift):
+        for t in plan_tiles(h, w, tile, overlap, pass_shift(p, passes, stride)):
             where = (slice(t.y0, t.y1), slice(t.x0, t.x1))
             sl = (..., *where)
             start = image[sl].clone()
@@ -164,3 +164,21 @@ def optimize_tiled(
             # agree instead of averaging two unrelated textures into a blur
             image[sl] = wt * result + (1 - wt) * start
     return image
+
+
+def pass_shift(p: int, passes: int, stride: int) -> tuple[int, int]:
+    """The grid offset (dy, dx) of pass ``p``: rows and columns move by different
+    fractions of the stride, so no seam line repeats."""
+    return round(p * stride / passes), round(p * stride / passes * 0.618) % stride
+
+
+def seam_lines(height: int, width: int, tile: int, overlap: int, passes: int) -> tuple[set[int], set[int]]:
+    """Rows and columns where a tile of any pass ends inside the image (for measuring
+    seams: benchmarks/large.py)."""
+    rows: set[int] = set()
+    cols: set[int] = set()
+    for p in range(passes):
+        for t in plan_tiles(height, width, tile, overlap, pass_shift(p, passes, tile - overlap)):
+            rows |= {v for v in (t.y0, t.y1) if 0 < v < height}
+            cols |= {v for v in (t.x0, t.x1) if 0 < v < width}
+    return rows, cols

@@ -26,7 +26,7 @@ class FastOptions:
     style_scale: float = 1.0  # AdaIN style image size relative to the photo
     size: int | None = None  # resize the photo's long side first (None: as is)
     batch_size: int = 4
-    face_pass: bool = True  # for images; video defaults to off (per-frame detection cost)
+    face_pass: bool = True  # images and video (video: faces tracked, detected every 8th frame)
 
     def __post_init__(self) -> None:
         if self.size is not None and self.size < 16:
