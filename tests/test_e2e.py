@@ -97,6 +97,22 @@ def test_upload_progress_download_in_chromium(server: str, shared_data: Path, tm
             page.click("#download")
         info.value.save_as(tmp_path / "quick.png")
         assert Image.open(tmp_path / "quick.png").size == (103, 128)
+        # a clip: the quick preview sends it to /api/fast/video and shows the mp4 in a <video>
+        import numpy as np
+
+        from painterly.image.video import probe_video, write_video
+
+        clip = tmp_path / "clip.mp4"
+        base = np.asarray(Image.open(photo).convert("RGB").resize((96, 120)))
+        write_video(clip, (np.roll(base, 2 * t, axis=1) for t in range(10)), fps=10.0)
+        page.set_input_files("#content", str(clip))
+        page.click("#quick")
+        expect(page.locator("#status")).to_have_text("quick preview done", timeout=120_000)
+        assert page.locator("#clip").is_visible()
+        with page.expect_download() as info:
+            page.click("#download")
+        info.value.save_as(tmp_path / "clip_out.mp4")
+        assert probe_video(tmp_path / "clip_out.mp4").size == (96, 120)
         # a bad upload shows a readable error, not a crash
         (tmp_path / "bad.jpg").write_text("not an image")
         page.set_input_files("#content", str(tmp_path / "bad.jpg"))

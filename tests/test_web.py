@@ -267,3 +267,39 @@ def test_face_detection_runs_on_a_bounded_copy(tmp_path: Path, shared_data: Path
     for got, want in zip(sorted(res["faces"], key=lambda f: f["box"][0]), sorted(full, key=lambda f: f.box[0]),
                          strict=True):  # boxes in the upload's pixels, as when detected at full size
         assert abs(got["box"][0] - want.box[0]) < 12 and abs(got["box"][2] - want.box[2]) < 12
+
+
+def _clip(path: Path, frames: int = 12, fps: float = 8.0) -> Path:
+    from painterly.image.video import write_video
+
+    rng = np.random.default_rng(0)
+    base = (rng.random((48, 64, 3)) * 255).astype(np.uint8)
+    write_video(path, (np.roll(base, 2 * t, axis=1) for t in range(frames)), fps=fps)
+    return path
+
+
+def test_fast_video_endpoint_returns_an_mp4_within_limits(tmp_path: Path) -> None:
+    from painterly.image.video import probe_video
+
+    clip = _clip(tmp_path / "c.mp4").read_bytes()
+    settings = ServerSettings(rate_per_minute=0, data_dir=tmp_path / "d", device="cpu", max_video_seconds=5)
+    with TestClient(create_app(settings)) as client:
+        r = client.post("/api/fast/video", files={"content": ("c.mp4", clip, "video/mp4")},
+                        data={"model": "starry_night"})
+        assert r.status_code == 200 and r.headers["content-type"] == "video/mp4", r.text
+        (tmp_path / "out.mp4").write_bytes(r.content)
+        info = probe_video(tmp_path / "out.mp4")
+        assert info.size == (64, 48) and (info.n_frames or 0) >= 10
+        r = client.post("/api/fast/video", files={"content": ("c.mp4", b"not a video", "video/mp4")},
+                        data={"model": "starry_night"})
+        assert r.status_code == 400
+        r = client.post("/api/fast/video", files={"content": ("c.mp4", clip, "video/mp4")}, data={"model": "nope"})
+        assert r.status_code == 400
+    short = ServerSettings(rate_per_minute=0, data_dir=tmp_path / "e", device="cpu", max_video_seconds=1)
+    small = ServerSettings(rate_per_minute=0, data_dir=tmp_path / "f", device="cpu", max_video_pixels=1000)
+    tiny = ServerSettings(rate_per_minute=0, data_dir=tmp_path / "g", device="cpu", max_upload_bytes=len(clip) - 1)
+    for s, word in ((short, "limit for clips"), (small, "pixel limit"), (tiny, "upload limit")):
+        with TestClient(create_app(s)) as client:
+            r = client.post("/api/fast/video", files={"content": ("c.mp4", clip, "video/mp4")},
+                            data={"model": "starry_night"})
+            assert r.status_code == 413 and word in r.json()["detail"], r.text

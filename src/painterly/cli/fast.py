@@ -66,9 +66,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--original-colors", choices=ORIGINAL_COLORS, help="keep the photo's colours")
     p.add_argument("--mask", help="where the style goes: a mask image (white = style), 'face' or 'background'")
     p.add_argument("--face-pass", action=argparse.BooleanOptionalAction, default=None,
-                   help="re-stylise small faces at a finer stroke scale so they stay recognisable "
-                        "(default: on; on video the faces are tracked: detected every 8th frame, followed by "
-                        "optical flow between)")
+                   help="re-stylise small faces at a finer stroke scale so they stay recognisable (default: on; "
+                        "video: faces detected every 8th frame and followed by optical flow)")
     p.add_argument("--temporal", action=argparse.BooleanOptionalAction, default=True,
                    help="video: blend each frame with the previous output, warped by optical flow, where nothing "
                         "is occluded, so strokes do not flicker (default: on; --no-temporal: frame by frame)")

@@ -308,7 +308,8 @@ def _run_video(args: argparse.Namespace) -> int:
     with trimmed(args.content, args.start, args.duration) as clip, \
             ProgressBar("video", unit="frame", enabled=not args.quiet) as bar:
         result = stylize_video_gatys(stylizer, clip, args.output, later_iterations=args.later_iterations,
-                                     temporal_weight=args.temporal_weight, callback=bar)
+                                     temporal_weight=args.temporal_weight, callback=bar,
+                                     face_aware=args.face_aware is not False)
         _report(args, clip, result)
     return 0
 

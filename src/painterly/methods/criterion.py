@@ -4,6 +4,7 @@ blended style targets, shared by image optimisation and feed-forward training.""
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Sequence
 from typing import Any, TypeVar
 
@@ -108,8 +109,8 @@ class StyleCriterion:
         if key in self._target_cache:
             return self._target_cache[key]
         side = max(16, round(long_side * cfg.style_scale))
-        feats_per_style = []
-        for img in self.style_images:
+        feats_per_style, weights = [], []
+        for img, blend in zip(self.style_images, self.blend, strict=True):
             x = pil_to_tensor(resize_long_side(img, side), self.device)
             if cfg.original_colors == "histogram":
                 assert content is not None
@@ -117,15 +118,43 @@ class StyleCriterion:
             elif cfg.original_colors == "luminance":
                 assert content is not None
                 x = luminance_matched(x, content)
-            with torch.no_grad():
-                feats_per_style.append(self.backbone(x, self.style_layers))
+            # a large style image in strips: the statistics are position averages, so strips
+            # weighted by their area give the whole image's (up to the strips' borders)
+            for part, share, (top, bottom) in self._strips(x, style_mask is None):
+                with torch.no_grad():
+                    feats = self.backbone(part, self.style_layers)
+                ph = part.shape[-2]  # keep each layer's rows of the strip's core, not its margins
+                feats_per_style.append({k: f[..., round(top * f.shape[-2] / ph) : max(
+                    round(top * f.shape[-2] / ph) + 1, round(bottom * f.shape[-2] / ph)), :] for k, f in feats.items()})
+                weights.append(blend * share)
         mask = None if style_mask is None else style_mask.to(self.device).float()
         targets = {
-            layer: self.statistic.target([f[layer] for f in feats_per_style], self.blend, mask)
+            layer: self.statistic.target([f[layer] for f in feats_per_style], weights, mask)
             for layer in self.style_layers
         }
         self._target_cache[key] = targets
         return targets
+
+    STYLE_PASS_BYTES = 512 << 20  # the tapped activations of one style pass; larger images go in strips
+    STRIP_MARGIN = 96  # rows above and below a strip's core that the network sees but the statistics skip
+
+    def _strips(self, x: torch.Tensor, allowed: bool) -> list[tuple[torch.Tensor, float, tuple[int, int]]]:
+        """``x`` (1, 3, H, W) whole, or in horizontal strips (with margins) whose tapped
+        activations fit :attr:`STYLE_PASS_BYTES`: each strip, its share of the rows, and
+        its core's rows within the strip."""
+        h = x.shape[-2]
+        epp = self.backbone.activation_elements_per_pixel(self.style_layers)
+        rows = int(self.STYLE_PASS_BYTES / (4 * epp * x.shape[-1])) - 2 * self.STRIP_MARGIN
+        if not allowed or rows >= h:
+            return [(x, 1.0, (0, h))]
+        rows = max(64, rows)
+        n = -(-h // rows)
+        edges = [round(i * h / n) for i in range(n + 1)]
+        out = []
+        for a, b in itertools.pairwise(edges):
+            pa, pb = max(0, a - self.STRIP_MARGIN), min(h, b + self.STRIP_MARGIN)
+            out.append((x[..., pa:pb, :], (b - a) / h, (a - pa, b - pa)))
+        return out
 
     def criterion(
         self, long_side: int, *, content: torch.Tensor | None = None, spatial: SpatialControl | None = None,

@@ -29,6 +29,7 @@ from painterly.events import Callback, ItemEvent, notify
 from painterly.image.flow import dis_flow, grey, occlusion_mask, warp
 from painterly.image.io import save_image, scaled_size
 from painterly.image.video import check_video_pair, probe_video, read_frames, write_video
+from painterly.losses import SpatialControl
 from painterly.methods.gatys import Stylizer, TemporalTerm
 
 __all__ = ["VideoRun", "stylize_video_gatys", "work_folder"]
@@ -92,9 +93,12 @@ def stylize_video_gatys(
     later_iterations: int = 60,
     temporal_weight: float = 50.0,
     callback: Callback | None = None,
+    face_aware: bool = True,
 ) -> VideoRun:
     """Stylise every frame of ``src`` into ``dst`` (audio kept), each frame from the
-    last. ``callback`` gets an :class:`ItemEvent` per frame."""
+    last. ``callback`` gets an :class:`ItemEvent` per frame. ``face_aware``: faces
+    tracked through the clip (:class:`~painterly.faces.tracking.FaceTracker`) get the
+    portrait weighting (content and features held on the face) in every frame."""
     src_p, dst_p = check_video_pair(src, dst)
     info = probe_video(src_p)
     w0, h0 = info.size
@@ -104,12 +108,28 @@ def stylize_video_gatys(
     settings = {"config": json.loads(json.dumps(dataclasses.asdict(stylizer.config), default=str)),
                 "styles": [[*im.size, int(np.asarray(im).sum())] for im in stylizer.style_images],
                 "source": _digest(src_p), "later_iterations": later_iterations,
-                "temporal_weight": temporal_weight}
+                "temporal_weight": temporal_weight, "face_aware": face_aware}
     work = _open_work(dst_p, settings)
     start = time.perf_counter()
     first_seconds = 0.0
     done = 0
     resumed = 0
+
+    tracker = None
+    if face_aware:
+        from painterly.faces.detection import shared_detector
+        from painterly.faces.tracking import FaceTracker
+
+        detector = shared_detector(20.0, stylizer.device)
+        tracker = FaceTracker(lambda frame: detector(Image.fromarray(frame)), every=8)
+
+    def spatial_for(frame: np.ndarray) -> SpatialControl | None:
+        if tracker is None:
+            return None
+        from painterly.methods.portrait import face_aware_spatial
+
+        faces = tracker(frame)
+        return face_aware_spatial(faces, h, w, stylizer.device) if faces else None
 
     def frames() -> Iterator[np.ndarray]:
         nonlocal first_seconds, done, resumed
@@ -118,6 +138,7 @@ def stylize_video_gatys(
         for n, frame in enumerate(read_frames(src_p), start=1):
             img = Image.fromarray(frame).resize((w, h), Image.Resampling.LANCZOS)
             g = grey(np.asarray(img))
+            spatial = spatial_for(np.asarray(img))  # every frame, done or not: the tracks stay continuous
             kept = work / f"frame_{n:06d}.png"
             if kept.exists():  # done by an earlier run
                 arr = np.asarray(Image.open(kept).convert("RGB"))
@@ -127,7 +148,7 @@ def stylize_video_gatys(
                 yield arr
                 continue
             if prev_grey is None or prev_out is None:
-                result = stylizer.stylize(img)
+                result = stylizer.stylize(img, spatial=spatial)
                 first_seconds = time.perf_counter() - start
             else:
                 forward, backward = dis_flow(prev_grey, g), dis_flow(g, prev_grey)
@@ -137,7 +158,7 @@ def stylize_video_gatys(
                 init = mask * warped + (1 - mask) * photo
                 to_t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None].float()  # noqa: E731
                 term = TemporalTerm(to_t(np.clip(warped, 0, 1)), to_t(mask), temporal_weight)
-                result = later.stylize(img, init=to_t(np.clip(init, 0, 1)), temporal=term)
+                result = later.stylize(img, init=to_t(np.clip(init, 0, 1)), temporal=term, spatial=spatial)
             save_image(result.image, kept)
             out = np.asarray(result.image, dtype=np.float32) / 255.0
             prev_grey, prev_out, done = g, out, n

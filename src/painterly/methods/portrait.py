@@ -31,7 +31,7 @@ from painterly.image import ImageInput, load_image, pil_to_tensor, scaled_size, 
 from painterly.losses import SpatialControl, StyleRegion
 from painterly.methods.gatys import Stylizer, StylizeResult
 
-__all__ = ["PortraitConfig", "PortraitResult", "stylize_portrait"]
+__all__ = ["PortraitConfig", "PortraitResult", "face_aware_spatial", "stylize_portrait"]
 
 logger = logging.getLogger("painterly")
 
@@ -185,6 +185,14 @@ def _spatial(
         weights = (pcfg.background_style_weight * (1.0 - mask) + face_style * mask) / top
         regions = (StyleRegion(weights.clamp_min(1e-3), top, None),)
     return SpatialControl(content_weight_map=content_map, style_regions=regions, content_gain=gain)
+
+
+def face_aware_spatial(faces: Sequence[Face], h: int, w: int, device: torch.device | str,
+                       pcfg: PortraitConfig | None = None) -> SpatialControl:
+    """The default portrait weighting (content and style on the face, features held)
+    for ``faces`` at (h, w), without the identity measurements: video frames."""
+    cfg = pcfg or PortraitConfig()
+    return _spatial(_FaceMasks.of(faces, h, w, device), cfg, cfg.face_paint)
 
 
 def _worst(ids: Sequence[float | None]) -> float | None:

@@ -282,6 +282,9 @@ def _job_routes(app: FastAPI, jobs: JobManager, settings: ServerSettings) -> Non
 def _fast_routes(app: FastAPI, settings: ServerSettings) -> None:
     fast_cache: dict[str, Any] = {}
     fast_lock = asyncio.Lock()  # one forward pass at a time: they take milliseconds, threads would fight for cores
+    from painterly.web.video_api import add_video_routes
+
+    add_video_routes(app, settings, fast_lock, _read_upload, _read_image)
 
     @app.get("/api/fast/models")
     def fast_models() -> list[dict[str, str]]:

@@ -16,8 +16,8 @@ from fastapi.responses import JSONResponse, Response
 
 __all__ = ["PAGE_CSP", "RateLimiter", "install"]
 
-PAGE_CSP = ("default-src 'self'; img-src 'self' data: blob:; script-src 'self'; style-src 'self'; "
-            "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
+PAGE_CSP = ("default-src 'self'; img-src 'self' data: blob:; media-src 'self' blob:; script-src 'self'; "
+            "style-src 'self'; connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'")
 # Swagger UI and ReDoc (served from the package, no CDN) start from inline scripts
 DOCS_CSP = ("default-src 'self'; img-src 'self' data:; script-src 'self' 'unsafe-inline'; "
             "style-src 'self' 'unsafe-inline'; worker-src 'self' blob:; frame-ancestors 'none'")

@@ -21,6 +21,8 @@ class ServerSettings:
     rate_per_minute: float = 30.0  # submissions per client address (0: no limit)
     face_pixels: int = 4_000_000  # /api/faces detects on a copy scaled down to this (MTCNN needs no 40 MP)
     max_iterations: int = 1000
+    max_video_seconds: float = 10.0  # /api/fast/video: clips longer than this are refused (413)
+    max_video_pixels: int = 1280 * 720  # ... and frames larger than this
     retention_s: float = 24 * 3600
     device: str = "auto"
     ray: bool = False  # run jobs as Ray tasks (concurrency then bounded by the cluster)

@@ -19,9 +19,13 @@ const authed = (url) => (token ? `${url}${url.includes("?") ? "&" : "?"}token=${
 
 function showError(msg) { const e = $("error"); e.textContent = msg; e.hidden = !msg; }
 
+const isVideo = (file) => !!file && file.type.startsWith("video/");
+
 function setContent(file) {
   if (!file) return;
   contentFile = file;
+  $("clip").hidden = true; $("compare").hidden = isVideo(file);
+  if (isVideo(file)) { $("drop-text").textContent = `${file.name} (a clip: use the quick preview)`; return; }
   const img = $("content-preview");
   img.src = URL.createObjectURL(file); img.hidden = false;
   $("before").src = img.src; $("after").src = "";
@@ -51,6 +55,7 @@ function syncAfterWidth() {
 }
 
 async function start() {
+  if (isVideo(contentFile)) { showError("Clips run through the quick preview (a fast model, steadied by optical flow)."); return; }
   showError("");
   if (!contentFile) { showError("Choose a photo first."); return; }
   const form = new FormData();
@@ -89,9 +94,11 @@ async function quick() {
   form.append("size", $("size").value);
   if ($("original_colors").checked) form.append("original_colors", "luminance");
   form.append("face_pass", $("face_aware").checked ? "true" : "false");
-  $("quick").disabled = true; $("status").textContent = "quick preview";
+  const video = isVideo(contentFile);
+  if (video) form.delete("original_colors");
+  $("quick").disabled = true; $("status").textContent = video ? "stylising the clip" : "quick preview";
   try {
-    const res = await api("/api/fast", { method: "POST", body: form });
+    const res = await api(video ? "/api/fast/video" : "/api/fast", { method: "POST", body: form });
     if (!res.ok) {
       const body = await res.json().catch(() => ({}));
       showError(body.detail ? (typeof body.detail === "string" ? body.detail : JSON.stringify(body.detail))
@@ -99,7 +106,13 @@ async function quick() {
       $("status").textContent = "idle"; return;
     }
     const url = URL.createObjectURL(await res.blob());
-    $("after").src = url; $("after").onload = syncAfterWidth;
+    if (video) {
+      $("clip").src = url; $("clip").hidden = false;
+      $("download").download = "painterly.mp4"; $("download").textContent = "Download MP4";
+    } else {
+      $("after").src = url; $("after").onload = syncAfterWidth;
+      $("download").download = "painterly.png"; $("download").textContent = "Download PNG";
+    }
     $("download").href = url; $("download").hidden = false;
     $("status").textContent = "quick preview done"; $("progress").value = 1;
   } catch (e) { showError("Could not reach the server."); }
