@@ -9,7 +9,9 @@ the bundled starry_night network ("fast") and AdaIN with starry_night.jpg ("adai
 Per row: ms/frame and fps of the stylisation loop (reading, network, blending,
 encoding), the whole command's wall time, E_warp (Lai et al. 2018: flow on the input
 frames t -> t+1, non-occluded pixels, O in [0, 1]), and the judge's style distance
-(MobileNetV2 Gram distance to the painting, mean over every 10th frame).
+(MobileNetV2 Gram distance to the painting, mean over every 10th frame), and the
+identity over the clip the command prints (dlib distance, median/worst of every 10th
+frame; the face pass is on by default, faces tracked).
 Targets (issue 11): E_warp at most half of frame by frame, style distance within 10%,
 fast path >= 15 fps at 320x240.
 """
@@ -66,7 +68,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="painterly-bench-video-"))
     print(f"{os.cpu_count()} CPU cores, first {opts.frames} frames of each clip\n")
     print(f"{'clip':13s} {'path':6s} {'mode':15s} {'size':>8s} {'ms/frame':>9s} {'fps':>6s} {'wall s':>7s} "
-          f"{'E_warp':>8s} {'style d':>8s}")
+          f"{'E_warp':>8s} {'style d':>8s} {'identity':>13s}")
     for clip, src, size in clips:
         cut = tmp / f"{clip}.mp4"  # the first N frames, audio kept, so every row does the same work
         n_in = len(_frames(src, opts.frames))
@@ -103,8 +105,12 @@ def main() -> None:
                 if clip == "carphone" and path == "fast":
                     kept[mode] = outs
                 h, w = outs[0].shape[:2]
+                ident = "-"
+                if "median " in res.stderr:  # the CLI's "identity over the clip ... median M, worst W" line
+                    tail = res.stderr.split("median ", 1)[1]
+                    ident = f"{tail.split(',')[0]}/{tail.split('worst ', 1)[1].split()[0]}"
                 print(f"{clip:13s} {path:6s} {mode:15s} {f'{w}x{h}':>8s} {1000 * loop / len(outs):9.1f} "
-                      f"{len(outs) / loop:6.1f} {wall:7.1f} {e:8.5f} {dist:8.4f}", flush=True)
+                      f"{len(outs) / loop:6.1f} {wall:7.1f} {e:8.5f} {dist:8.4f} {ident:>13s}", flush=True)
             (e0, d0), (e1, d1) = results["frame by frame"], results["temporal"]
             print(f"{'':13s} {path:6s} temporal / frame by frame: E_warp {e1 / e0:.2f}x, style distance "
                   f"{d1 / d0:.3f}x\n", flush=True)
