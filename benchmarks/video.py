@@ -90,7 +90,8 @@ def main() -> None:
                 wall = time.perf_counter() - t0
                 if res.returncode != 0:
                     raise SystemExit(res.stderr[-2000:])
-                loop = float(res.stderr.rsplit(" in ", 1)[1].split(" s")[0])  # "wrote X (N frames) in T s"
+                wrote = next(v for v in res.stderr.splitlines() if v.startswith("wrote "))
+                loop = float(wrote.rsplit(" in ", 1)[1].split(" s")[0])  # "wrote X (N frames) in T s"
                 outs = _frames(out, opts.frames)
                 if inputs is None or inputs[0].shape != outs[0].shape:
                     inputs = [np.asarray(Image.fromarray(f).resize(outs[0].shape[1::-1], Image.Resampling.LANCZOS))

@@ -391,8 +391,7 @@ def run(args: argparse.Namespace) -> int:
         return _run_onnx(args, onnx_file, bool(use_face_pass), t0)
     from painterly.faces.face_pass import FacePass
 
-    # video: faces tracked (detected every 8th frame, followed by optical flow between)
-    face_pass = FacePass(device=args.device, track_every=8 if videos else None) if use_face_pass else None
+    face_pass = FacePass.fast(video=bool(videos), device=args.device) if use_face_pass else None
     stylize, suffix, device, check = make_stylizer(args, face_pass)
     mask_fn = mask_function(args.mask, device) if args.mask else None
     if videos:

@@ -89,7 +89,7 @@ def _stylize_clip(src: Path, dst: Path, model: str | None, style: Any, size: int
     from painterly.methods.feedforward import AdaINStylizer, FastStylizer
     from painterly.methods.feedforward.batch import stylize_video
 
-    fp = FacePass(device=device, track_every=8) if face_pass else None
+    fp = FacePass.fast(video=True, device=device) if face_pass else None
     if style is not None:
         adain = AdaINStylizer(device=device)
 
