@@ -115,3 +115,14 @@ def test_cli_dry_run_and_budgets(tiny_images, tmp_path: Path, capsys) -> None:
     assert "smallest budget that works" in err and len(err.strip().splitlines()) == 1
     assert main([*base, "--size", "20000"]) == 2
     assert "at most 16384" in capsys.readouterr().err
+
+
+def test_photo_and_video_terms_are_not_tiled_silently(tiny_images, lite0) -> None:
+    from painterly.errors import MemoryBudgetError
+
+    content, style = tiny_images
+    cfg = GatysConfig(size=160, iterations=2, coarse_iterations=1, min_size=80, backbone="efficientnet-lite0")
+    model = Stylizer([style], cfg, backbone=lite0).memory_model()
+    tiled = Stylizer([style], cfg.replace(max_memory=model.base + model.per_pixel * 125 * 125), backbone=lite0)
+    with pytest.raises(MemoryBudgetError, match="run whole; the largest size that fits"):
+        tiled.stylize(content, regulariser=lambda loss, size: loss)

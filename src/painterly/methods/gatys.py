@@ -229,6 +229,11 @@ class Stylizer(StyleCriterion):
         plans = self.plan(h, w)
         if init is not None:
             plans = plans[-1:]
+        if (temporal is not None or regulariser is not None) and any(p.tile for p in plans):
+            side = self.memory_model().largest_square(self.budget())
+            raise MemoryBudgetError(f"{w}x{h} does not fit in {self.budget() / 2**30:.1f} GB in one piece, and video "
+                                    f"frames and --photo run whole; the largest size that fits is about {side} px "
+                                    f"(size={side})")
         total_steps = sum(p.evaluations() for p in plans)
         history: list[dict[str, Any]] = []
         start = time.perf_counter()
