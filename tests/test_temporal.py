@@ -199,3 +199,36 @@ def test_an_interrupted_gatys_video_resumes_from_its_frames(tmp_path, tiny_image
     other = stylize_video_gatys(st.with_config(GatysConfig(size=48, iterations=4, coarse_iterations=2, seed=0)),
                                 src, dst, later_iterations=2)
     assert other.resumed == 0 and other.frames == 5  # started over
+
+
+def test_long_term_consistency_holds_each_pixel_to_its_nearest_seen_frame(tmp_path, tiny_images, monkeypatch) -> None:
+    import subprocess
+
+    import imageio_ffmpeg
+
+    from painterly.errors import ConfigError
+    from painterly.methods import GatysConfig, Stylizer
+    from painterly.methods.gatys_video import stylize_video_gatys
+
+    _, style = tiny_images
+    src, dst = tmp_path / "in.mp4", tmp_path / "out.mp4"
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "testsrc=size=48x36:rate=10:duration=0.6", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(src)],
+                   check=True)
+    seen: list[list] = []
+    original = Stylizer.stylize
+
+    def spy(self, content, **kw):
+        t = kw.get("temporal")
+        seen.append(list(t) if isinstance(t, list) else [] if t is None else [t])
+        return original(self, content, **kw)
+
+    monkeypatch.setattr(Stylizer, "stylize", spy)
+    st = Stylizer([style], GatysConfig(size=48, iterations=3, coarse_iterations=1, seed=0))
+    stylize_video_gatys(st, src, dst, later_iterations=2, long_term=(1, 2, 4), face_aware=False)
+    assert [len(t) for t in seen] == [0, 1, 2, 2, 3, 3]  # frames 1..6: the earlier frames available, up to 4 back
+    for terms in seen[1:]:
+        total = sum(t.mask for t in terms)
+        assert float(total.max()) <= 1.0 + 1e-6 and float(total.min()) >= 0  # each pixel held once at most
+    with pytest.raises(ConfigError, match="must include 1"):
+        stylize_video_gatys(st, src, tmp_path / "o2.mp4", long_term=(2, 4))

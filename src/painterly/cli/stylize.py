@@ -144,6 +144,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     v = p.add_argument_group("video (CONTENT a video file, OUTPUT .mp4/.mov/.mkv/.webm/.gif)")
     v.add_argument("--later-iterations", type=int, default=60,
                    help="steps for each frame after the first, at the final size only (default 60)")
+    v.add_argument("--long-term", type=lambda t: tuple(int(round(v)) for v in _floats(t)), default=(1,),
+                   metavar="1,2,4", help="earlier frames the temporal loss holds each frame to, each where no "
+                                         "nearer one does (default 1: the previous frame only)")
     v.add_argument("--temporal-weight", type=_number, default=50.0,
                    help="weight of the temporal loss to the previous output warped by optical flow (default 50)")
     from painterly.cli.fast import add_cut_options
@@ -309,7 +312,7 @@ def _run_video(args: argparse.Namespace) -> int:
             ProgressBar("video", unit="frame", enabled=not args.quiet) as bar:
         result = stylize_video_gatys(stylizer, clip, args.output, later_iterations=args.later_iterations,
                                      temporal_weight=args.temporal_weight, callback=bar,
-                                     face_aware=args.face_aware is not False)
+                                     face_aware=args.face_aware is not False, long_term=args.long_term)
         _report(args, clip, result)
     return 0
 

@@ -113,7 +113,7 @@ class TemporalTerm:
         def with_temporal(x: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
             total, terms = objective(x)
             t = self.weight * (mask.to(x.device) * (x - target.to(x.device)) ** 2).sum() / denom
-            return total + t, {**terms, "temporal": t}
+            return total + t, {**terms, "temporal": terms["temporal"] + t if "temporal" in terms else t}
 
         return with_temporal
 
@@ -200,7 +200,7 @@ class Stylizer(StyleCriterion):
         spatial: SpatialControl | None = None,
         init: torch.Tensor | None = None,
         schedule: SpatialSchedule | None = None,
-        temporal: TemporalTerm | None = None,
+        temporal: TemporalTerm | Sequence[TemporalTerm] | None = None,
         regulariser: Callable[[Any, tuple[int, int]], Any] | None = None,
     ) -> StylizeResult:
         """Stylise one image. Ctrl-C returns the best image so far (``interrupted``).
@@ -210,7 +210,8 @@ class Stylizer(StyleCriterion):
         coarser scales (used to continue a run). ``schedule(scale, n_scales, image)`` is
         called before each scale with the image that scale starts from (1, 3, h, w) and
         may return a new spatial control for it (portraits adapt to what they measure).
-        ``temporal`` adds Ruder et al.'s short-term consistency term at the final scale.
+        ``temporal`` adds Ruder et al.'s consistency term(s) at the final scale (several:
+        the long-term form, one per earlier frame).
         ``regulariser(loss, (h, w))`` wraps each scale's loss with a term of its own
         (the matting Laplacian of photorealistic transfer, :mod:`painterly.methods.photo`).
         """
@@ -263,7 +264,10 @@ class Stylizer(StyleCriterion):
                 if schedule is not None:
                     spatial = schedule(si, len(plans), image) or spatial
                 objective, objective_size = self.objective(content_s, spatial), (sh, sw)
-                loss: Any = objective if temporal is None or (sh, sw) != (h, w) else temporal.around(objective)
+                loss: Any = objective
+                if temporal is not None and (sh, sw) == (h, w):
+                    for term in [temporal] if isinstance(temporal, TemporalTerm) else temporal:
+                        loss = term.around(loss)
                 if regulariser is not None:
                     loss = regulariser(loss, (sh, sw))
 

@@ -12,19 +12,21 @@ there and goes on; the folder is removed once the video is written.
 
 from __future__ import annotations
 
+import collections
 import dataclasses
 import json
 import logging
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
 import torch
 from PIL import Image
 
+from painterly.errors import ConfigError
 from painterly.events import Callback, ItemEvent, notify
 from painterly.image.flow import dis_flow, grey, occlusion_mask, warp
 from painterly.image.io import save_image, scaled_size
@@ -94,11 +96,18 @@ def stylize_video_gatys(
     temporal_weight: float = 50.0,
     callback: Callback | None = None,
     face_aware: bool = True,
+    long_term: Sequence[int] = (1,),
 ) -> VideoRun:
     """Stylise every frame of ``src`` into ``dst`` (audio kept), each frame from the
     last. ``callback`` gets an :class:`ItemEvent` per frame. ``face_aware``: faces
     tracked through the clip (:class:`~painterly.faces.tracking.FaceTracker`) get the
-    portrait weighting (content and features held on the face) in every frame."""
+    portrait weighting (content and features held on the face) in every frame.
+    ``long_term``: the earlier frames (1 = the previous one) whose warped outputs the
+    temporal loss holds each frame to, each on the pixels that no nearer frame already
+    covers (Ruder et al.'s long-term consistency; (1,) is the short-term form)."""
+    offsets = sorted({int(j) for j in long_term})
+    if not offsets or offsets[0] != 1:
+        raise ConfigError("long-term frame offsets must include 1 (the previous frame), e.g. 1,2,4")
     src_p, dst_p = check_video_pair(src, dst)
     info = probe_video(src_p)
     w0, h0 = info.size
@@ -108,7 +117,7 @@ def stylize_video_gatys(
     settings = {"config": json.loads(json.dumps(dataclasses.asdict(stylizer.config), default=str)),
                 "styles": [[*im.size, int(np.asarray(im).sum())] for im in stylizer.style_images],
                 "source": _digest(src_p), "later_iterations": later_iterations,
-                "temporal_weight": temporal_weight, "face_aware": face_aware}
+                "temporal_weight": temporal_weight, "face_aware": face_aware, "long_term": offsets}
     work = _open_work(dst_p, settings)
     start = time.perf_counter()
     first_seconds = 0.0
@@ -135,6 +144,7 @@ def stylize_video_gatys(
         nonlocal first_seconds, done, resumed
         prev_grey: np.ndarray | None = None
         prev_out: np.ndarray | None = None
+        history: collections.deque[tuple[np.ndarray, np.ndarray]] = collections.deque(maxlen=offsets[-1])
         for n, frame in enumerate(read_frames(src_p), start=1):
             img = Image.fromarray(frame).resize((w, h), Image.Resampling.LANCZOS)
             g = grey(np.asarray(img))
@@ -143,6 +153,7 @@ def stylize_video_gatys(
             if kept.exists():  # done by an earlier run
                 arr = np.asarray(Image.open(kept).convert("RGB"))
                 prev_grey, prev_out, done, resumed = g, arr.astype(np.float32) / 255.0, n, resumed + 1
+                history.append((prev_grey, prev_out))
                 notify(callback, ItemEvent(step=n, total_steps=info.n_frames or 0,
                                            elapsed=time.perf_counter() - start, item=f"frame {n}", unit="frame"))
                 yield arr
@@ -151,17 +162,27 @@ def stylize_video_gatys(
                 result = stylizer.stylize(img, spatial=spatial)
                 first_seconds = time.perf_counter() - start
             else:
-                forward, backward = dis_flow(prev_grey, g), dis_flow(g, prev_grey)
-                mask = occlusion_mask(forward, backward)[..., None]
-                warped = warp(prev_out, backward)
-                photo = np.asarray(img, dtype=np.float32) / 255.0
-                init = mask * warped + (1 - mask) * photo
                 to_t = lambda a: torch.from_numpy(np.ascontiguousarray(a)).permute(2, 0, 1)[None].float()  # noqa: E731
-                term = TemporalTerm(to_t(np.clip(warped, 0, 1)), to_t(mask), temporal_weight)
-                result = later.stylize(img, init=to_t(np.clip(init, 0, 1)), temporal=term, spatial=spatial)
+                terms, covered, init = [], np.zeros((h, w, 1), np.float32), None
+                for j in offsets:
+                    if j > len(history):
+                        break
+                    old_grey, old_out = history[-j]
+                    forward, backward = dis_flow(old_grey, g), dis_flow(g, old_grey)
+                    mask = occlusion_mask(forward, backward)[..., None].astype(np.float32)
+                    warped = warp(old_out, backward)
+                    if j == 1:  # start from the previous output where it is seen
+                        photo = np.asarray(img, dtype=np.float32) / 255.0
+                        init = mask * warped + (1 - mask) * photo
+                    own = np.clip(mask - covered, 0, 1)  # pixels no nearer frame holds already
+                    covered = np.clip(covered + mask, 0, 1)
+                    terms.append(TemporalTerm(to_t(np.clip(warped, 0, 1)), to_t(own), temporal_weight))
+                assert init is not None
+                result = later.stylize(img, init=to_t(np.clip(init, 0, 1)), temporal=terms, spatial=spatial)
             save_image(result.image, kept)
             out = np.asarray(result.image, dtype=np.float32) / 255.0
             prev_grey, prev_out, done = g, out, n
+            history.append((g, out))
             notify(callback, ItemEvent(step=n, total_steps=info.n_frames or 0, elapsed=time.perf_counter() - start,
                                        item=f"frame {n}", unit="frame"))
             yield np.asarray(result.image)
