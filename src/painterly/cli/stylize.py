@@ -144,7 +144,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     v = p.add_argument_group("video (CONTENT a video file, OUTPUT .mp4/.mov/.mkv/.webm/.gif)")
     v.add_argument("--later-iterations", type=int, default=60,
                    help="steps for each frame after the first, at the final size only (default 60)")
-    v.add_argument("--long-term", type=lambda t: tuple(int(round(v)) for v in _floats(t)), default=(1,),
+    v.add_argument("--long-term", type=lambda t: tuple(round(v) for v in _floats(t)), default=(1,),
                    metavar="1,2,4", help="earlier frames the temporal loss holds each frame to, each where no "
                                          "nearer one does (default 1: the previous frame only)")
     v.add_argument("--temporal-weight", type=_number, default=50.0,

@@ -49,9 +49,11 @@ from painterly.methods.feedforward.common import (
     sample_tiles,
 )
 from painterly.methods.feedforward.data import CropSampler, list_images, load_images
+from painterly.methods.feedforward.decoders import new_decoder
 from painterly.methods.feedforward.training import (
     Trainee,
     TrainSchedule,
+    adam_step,
     check_train_numbers,
     check_training_memory,
     check_training_outputs,
@@ -63,7 +65,7 @@ from painterly.methods.feedforward.training import (
 from painterly.models.adain import AdaINDecoder, blend_adain, mean_std
 from painterly.styles import resolve_style
 
-__all__ = ["ADAIN_LEVELS", "AdaINStylizer", "AdaINTrainConfig", "encoder_geometry", "resolve_levels", "train_adain"]
+__all__ = ["ADAIN_LEVELS", "AdaINStylizer", "AdaINTrainConfig", "resolve_levels", "train_adain"]
 
 logger = logging.getLogger("painterly")
 
@@ -89,14 +91,6 @@ class AdaINTrainConfig(TrainSchedule):
     def validate(self) -> None:
         super().validate()
         check_train_numbers(content_weight=self.content_weight, style_weight=self.style_weight)
-
-
-def encoder_geometry(encoder: Backbone, levels: Sequence[str]) -> tuple[list[int], list[int]]:
-    """Channels and strides of the encoder's levels, from a probe pass."""
-    probe = 64
-    with torch.no_grad():
-        feats = encoder(torch.zeros(1, 3, probe, probe, device=next(encoder.parameters()).device), levels)
-    return [feats[n].shape[1] for n in levels], [probe // feats[n].shape[-1] for n in levels]
 
 
 def resolve_levels(encoder: Backbone, levels: Sequence[str] | None) -> tuple[str, ...]:
@@ -152,9 +146,7 @@ def train_adain(
         raise ConfigError(str(exc)) from None
     check_training_memory(encoder, tuple(dict.fromkeys(levels + style_layers)), config.crop_size,
                           2 * config.batch_size, device)  # content and style crops both go through the encoder
-    channels, strides = encoder_geometry(encoder, levels)
-    decoder = AdaINDecoder(channels, strides).to(device)
-    opt = torch.optim.Adam(decoder.parameters(), lr=config.lr)
+    decoder, opt, arch = new_decoder(encoder, levels, device, config.lr)
     content_sampler = CropSampler(contents, config.crop_size, seed=config.seed)
     style_sampler = CropSampler(styles, config.crop_size, seed=config.seed + 1)
     all_layers = tuple(dict.fromkeys(levels + style_layers))
@@ -174,12 +166,8 @@ def train_adain(
         lc = torch.stack([content_loss(fy[n], t) for n, t in zip(levels, targets, strict=True)]).mean()
         ls = torch.stack([mean_std_loss(fy[n], *style_stats[n]) for n in style_layers]).mean()
         total = config.content_weight * lc + config.style_weight * ls
-        opt.zero_grad(set_to_none=True)
-        total.backward()
-        opt.step()
+        adam_step(opt, total)
         return {"total": total.item(), "content": lc.item(), "style": ls.item()}
-
-    arch = {"channels": channels, "strides": strides, "widths": list(decoder.widths), "levels": list(levels)}
 
     def report_fn(step: int, history: list[dict[str, Any]]) -> None:
         decoder.eval()

@@ -46,6 +46,7 @@ from painterly.methods.feedforward.data import CropSampler, face_weight_masks, l
 from painterly.methods.feedforward.training import (
     Trainee,
     TrainSchedule,
+    adam_step,
     check_train_numbers,
     check_training_memory,
     check_training_outputs,
@@ -150,9 +151,7 @@ def train_transformer(
             x, weight = x[:, :3], 1 + (config.face_weight - 1) * x[:, 3:]
         criterion.set_content(x, weight)
         total, terms = criterion(net(x))
-        opt.zero_grad(set_to_none=True)
-        total.backward()
-        opt.step()
+        adam_step(opt, total)
         return {"total": total.item(), **{k: v.item() for k, v in terms.items()}}
 
     def report_fn(step: int, history: list[dict[str, Any]]) -> None:

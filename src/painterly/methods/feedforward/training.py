@@ -31,6 +31,7 @@ __all__ = [
     "CHECKPOINT_FORMAT",
     "CHECKPOINT_VERSION",
     "TrainSchedule",
+    "adam_step",
     "check_schedule",
     "check_train_numbers",
     "check_training_memory",
@@ -269,6 +270,13 @@ def train_loop(
             save(done)
         raise
     return time.perf_counter() - t0
+
+
+def adam_step(opt: torch.optim.Optimizer, total: torch.Tensor) -> None:
+    """One optimiser step on ``total``."""
+    opt.zero_grad(set_to_none=True)
+    total.backward()
+    opt.step()
 
 
 @dataclass

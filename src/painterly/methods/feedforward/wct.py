@@ -26,12 +26,14 @@ from painterly.device import resolve_device
 from painterly.events import Callback
 from painterly.image import tensor_to_pil
 from painterly.losses import content_loss
-from painterly.methods.feedforward.adain import AdaINStylizer, encoder_geometry, resolve_levels
+from painterly.methods.feedforward.adain import AdaINStylizer, resolve_levels
 from painterly.methods.feedforward.common import TrainResult, sample_tiles
 from painterly.methods.feedforward.data import CropSampler, list_images, load_images
+from painterly.methods.feedforward.decoders import new_decoder
 from painterly.methods.feedforward.training import (
     Trainee,
     TrainSchedule,
+    adam_step,
     check_train_numbers,
     check_training_memory,
     check_training_outputs,
@@ -39,7 +41,6 @@ from painterly.methods.feedforward.training import (
     run_training,
     training_report,
 )
-from painterly.models.adain import AdaINDecoder
 from painterly.models.wct import blend_wct, style_colouring
 
 __all__ = ["WCTStylizer", "WCTTrainConfig", "reconstruction_error", "train_wct"]
@@ -93,9 +94,7 @@ def train_wct(
     encoder = create_backbone(choice.name, weights=config.weights).to(device)
     levels = resolve_levels(encoder, config.levels)
     check_training_memory(encoder, levels, config.crop_size, config.batch_size, device)
-    channels, strides = encoder_geometry(encoder, levels)
-    decoder = AdaINDecoder(channels, strides).to(device)
-    opt = torch.optim.Adam(decoder.parameters(), lr=config.lr)
+    decoder, opt, arch = new_decoder(encoder, levels, device, config.lr)
     sampler = CropSampler(photos, config.crop_size, seed=config.seed)
     samples = [t.to(device) for t in sample_tiles(photos, 3)]
 
@@ -108,12 +107,8 @@ def train_wct(
         pixel = (y - c).abs().mean()
         feature = torch.stack([content_loss(fy[n], fc[n]) for n in levels]).mean()
         total = config.pixel_weight * pixel + config.feature_weight * feature
-        opt.zero_grad(set_to_none=True)
-        total.backward()
-        opt.step()
+        adam_step(opt, total)
         return {"total": total.item(), "pixel": pixel.item(), "feature": feature.item()}
-
-    arch = {"channels": channels, "strides": strides, "widths": list(decoder.widths), "levels": list(levels)}
 
     def report_fn(step: int, history: list[dict[str, Any]]) -> None:
         decoder.eval()
