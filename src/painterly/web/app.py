@@ -24,7 +24,7 @@ from typing import Annotated, Any
 from fastapi import FastAPI, File, Form, HTTPException, Request, UploadFile
 from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response, StreamingResponse
 from fastapi_offline import FastAPIOffline
-from PIL import Image, UnidentifiedImageError
+from PIL import Image
 
 from painterly.errors import ConfigError, PainterlyError
 from painterly.image.color import check_original_colors
@@ -37,6 +37,7 @@ from painterly.web.jobs import Job, JobManager, QueueFullError
 from painterly.web.runner import PORTRAIT_OPTIONS, PRESETS, job_runner
 from painterly.web.security import RateLimiter, install
 from painterly.web.settings import ServerSettings
+from painterly.web.uploads import read_image, read_upload, style_source
 
 __all__ = ["ServerSettings", "create_app"]
 
@@ -45,42 +46,6 @@ _DEFAULTS = GatysConfig()  # form defaults come from the library, as the CLI's d
 _FAST = FastOptions()
 _PORTRAIT = PortraitConfig()
 STATIC = Path(__file__).resolve().parent / "static"
-
-
-def _read_image(data: bytes, what: str, settings: ServerSettings) -> Image.Image:
-    """Validate an upload as a real image within limits; raise HTTPException otherwise."""
-    if not data:
-        raise HTTPException(400, f"{what}: empty upload")
-    if len(data) > settings.max_upload_bytes:
-        raise HTTPException(413, f"{what}: {len(data) / 2**20:.1f} MB is over the {settings.max_upload_bytes >> 20} MB "
-                                 "limit")
-    try:
-        with Image.open(io.BytesIO(data)) as probe:
-            w, h = probe.size
-            if w * h > settings.max_pixels:
-                raise HTTPException(413, f"{what}: {w}x{h} is over the {settings.max_pixels:,} pixel limit")
-            probe.verify()
-        img = Image.open(io.BytesIO(data))
-        img.load()
-    except HTTPException:
-        raise
-    except Image.DecompressionBombError:
-        raise HTTPException(413, f"{what}: too many pixels to decode safely (a decompression bomb?)") from None
-    except (UnidentifiedImageError, OSError, SyntaxError, ValueError) as exc:
-        reason = "not an image" if isinstance(exc, UnidentifiedImageError) else f"unreadable image ({exc})"
-        raise HTTPException(400, f"{what}: {reason}") from None
-    if img.width == 0 or img.height == 0:
-        raise HTTPException(400, f"{what}: zero-size image")
-    from painterly.image import load_image
-
-    return load_image(img, name=what)
-
-
-async def _read_upload(upload: UploadFile, what: str, settings: ServerSettings) -> bytes:
-    data = await upload.read(settings.max_upload_bytes + 1)
-    if len(data) > settings.max_upload_bytes:
-        raise HTTPException(413, f"{what}: over the {settings.max_upload_bytes >> 20} MB upload limit")
-    return data
 
 
 def create_app(settings: ServerSettings, manager: JobManager | None = None) -> FastAPI:
@@ -177,8 +142,8 @@ def _job_routes(app: FastAPI, jobs: JobManager, settings: ServerSettings) -> Non
             raise HTTPException(400, f"unknown style_name {style_name!r}; see /api/styles")
         if jobs.pending() >= settings.queue_size:
             raise HTTPException(429, "the queue is full; try again later")
-        content_img = _read_image(await _read_upload(content, "content", settings), "content", settings)
-        style_imgs = [_read_image(await _read_upload(s, f"style {i + 1}", settings), f"style {i + 1}", settings)
+        content_img = read_image(await read_upload(content, "content", settings), "content", settings)
+        style_imgs = [read_image(await read_upload(s, f"style {i + 1}", settings), f"style {i + 1}", settings)
                       for i, s in enumerate(uploads)]
         if style_name:
             style_imgs.insert(0, Image.open(builtin_style_path(style_name)).convert("RGB"))
@@ -284,7 +249,7 @@ def _fast_routes(app: FastAPI, settings: ServerSettings) -> None:
     fast_lock = asyncio.Lock()  # one forward pass at a time: they take milliseconds, threads would fight for cores
     from painterly.web.video_api import add_video_routes
 
-    add_video_routes(app, settings, fast_lock, _read_upload, _read_image)
+    add_video_routes(app, settings, fast_lock)
 
     @app.get("/api/fast/models")
     def fast_models() -> list[dict[str, str]]:
@@ -317,19 +282,13 @@ def _fast_routes(app: FastAPI, settings: ServerSettings) -> None:
         if chosen not in METHODS:
             raise HTTPException(400, f"unknown method {method!r}; choose from {', '.join(METHODS)}")
 
-        img = _read_image(await _read_upload(content, "content", settings), "content", settings)
+        img = read_image(await read_upload(content, "content", settings), "content", settings)
         if size is not None and size > settings.max_size:
             raise HTTPException(413, f"size {size} is over this server's limit of {settings.max_size}")
         if size is None and max(img.size) > settings.max_size:
             size = settings.max_size
         _check_colors(original_colors)
-        style_img = None
-        if style is not None and style.filename:
-            style_img = _read_image(await _read_upload(style, "style", settings), "style", settings)
-        elif style_name:
-            if style_name not in BUILTIN_STYLES:
-                raise HTTPException(400, f"unknown style_name {style_name!r}; see /api/styles")
-            style_img = Image.open(builtin_style_path(style_name)).convert("RGB")
+        style_img = await style_source(style, style_name, settings)
         if style_img is None and model is None:
             raise HTTPException(400, "give a model, a style image or a style_name")
         if style_img is None and (method is not None or photo):
@@ -374,7 +333,7 @@ def _face_routes(app: FastAPI, settings: ServerSettings) -> None:
     @app.post("/api/faces")
     async def faces(image: Annotated[UploadFile, File()]) -> dict[str, Any]:
         """Face detection on an uploaded image: boxes, scores, five landmarks."""
-        img = _read_image(await _read_upload(image, "image", settings), "image", settings)
+        img = read_image(await read_upload(image, "image", settings), "image", settings)
         from painterly.faces.detection import detect
 
         scale = min(1.0, math.sqrt(settings.face_pixels / (img.width * img.height)))

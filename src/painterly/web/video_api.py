@@ -14,14 +14,11 @@ from fastapi.responses import Response
 
 from painterly.errors import PainterlyError
 from painterly.web.settings import ServerSettings
+from painterly.web.uploads import read_upload, style_source
 
 __all__ = ["add_video_routes"]
 
-_SUFFIXES = {".mp4", ".mov", ".mkv", ".webm", ".avi", ".gif", ".m4v"}
-
-
-def add_video_routes(app: FastAPI, settings: ServerSettings, lock: asyncio.Lock,
-                     read_upload: Any, read_image: Any) -> None:
+def add_video_routes(app: FastAPI, settings: ServerSettings, lock: asyncio.Lock) -> None:
     @app.post("/api/fast/video", response_class=Response, responses={200: {"content": {"video/mp4": {}}}})
     async def fast_video(
         content: Annotated[UploadFile, File(description="a short clip")],
@@ -34,22 +31,15 @@ def add_video_routes(app: FastAPI, settings: ServerSettings, lock: asyncio.Lock,
     ) -> Response:
         """Stylise a clip of at most ``max_video_seconds`` and ``max_video_pixels`` per
         frame (413 past them) and return it as an mp4."""
-        from painterly.image.video import probe_video
+        from painterly.image.video import VIDEO_EXTENSIONS, probe_video
         from painterly.methods.feedforward import list_fast_models
-        from painterly.styles import BUILTIN_STYLES, builtin_style_path
 
         data = await read_upload(content, "content", settings)
         if not data:
             raise HTTPException(400, "content: empty upload")
         suffix = Path(content.filename or "clip.mp4").suffix.lower()
-        suffix = suffix if suffix in _SUFFIXES else ".mp4"
-        style_img = None
-        if style is not None and style.filename:
-            style_img = read_image(await read_upload(style, "style", settings), "style", settings)
-        elif style_name:
-            if style_name not in BUILTIN_STYLES:
-                raise HTTPException(400, f"unknown style_name {style_name!r}; see /api/styles")
-            style_img = str(builtin_style_path(style_name))
+        suffix = suffix if suffix in VIDEO_EXTENSIONS else ".mp4"
+        style_img = await style_source(style, style_name, settings)
         if style_img is None and (model is None or model not in list_fast_models() or model in ("adain", "wct")):
             raise HTTPException(400, "give a bundled model (see /api/fast/models), a style image or a style_name")
         if size is not None and size > settings.max_size:
