@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from painterly.cli.arg_types import numbers
 from painterly.cli.progress import ProgressBar
 from painterly.errors import ConfigError, ImageError
 from painterly.files import IMAGE_EXTENSIONS, check_output_path
@@ -21,13 +22,6 @@ if TYPE_CHECKING:
 
 __all__ = ["add_cut_options", "add_parser", "make_stylizer", "mask_function", "onnx_model", "report_clip", "run",
            "stylize_one", "stylize_one_onnx"]
-
-
-def _floats(text: str) -> tuple[float, ...]:
-    try:
-        return tuple(float(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
 
 
 _DEFAULTS = FastOptions()
@@ -43,7 +37,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     src.add_argument("--model", "-m", help=f"trained style model (.pt) or bundled name: {bundled}")
     src.add_argument("--style", "-s", action="append",
                      help="any style image or built-in name, via AdaIN; repeat to mix")
-    p.add_argument("--style-weights", type=_floats, help="AdaIN mix weights, e.g. 0.7,0.3")
+    p.add_argument("--style-weights", type=numbers, help="AdaIN mix weights, e.g. 0.7,0.3")
     p.add_argument("--alpha", type=float, default=None,
                    help=f"--style: content-style trade-off, 0 to 1 (default: {_DEFAULTS.alpha}; "
                         f"{_DEFAULTS.photo_alpha} with --photo)")

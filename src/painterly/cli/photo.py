@@ -6,6 +6,7 @@ import argparse
 import sys
 from pathlib import Path
 
+from painterly.cli.arg_types import number
 from painterly.cli.progress import ProgressBar
 from painterly.errors import ConfigError
 from painterly.methods import GatysConfig, Stylizer
@@ -14,13 +15,6 @@ from painterly.methods.photo import PhotoConfig
 __all__ = ["add_photo_options", "run_photo"]
 
 _PHOTO_DEFAULTS = PhotoConfig()
-
-
-def _number(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
 
 
 def add_photo_options(p: argparse.ArgumentParser) -> None:
@@ -32,7 +26,7 @@ def add_photo_options(p: argparse.ArgumentParser) -> None:
                     help="--photo: a region of the content (white = in); pair each with a --style-mask")
     ph.add_argument("--style-mask", action="append", default=[], metavar="PNG",
                     help="--photo: the matching region of the style image")
-    ph.add_argument("--photo-weight", type=_number, metavar="W",
+    ph.add_argument("--photo-weight", type=number, metavar="W",
                     help=f"--photo: matting-Laplacian weight (default: {_PHOTO_DEFAULTS.laplacian_weight:g})")
     ph.add_argument("--regions", action=argparse.BooleanOptionalAction, default=None,
                     help="--photo: match face, hair, sky and the rest automatically (default: on)")

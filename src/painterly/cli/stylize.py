@@ -13,6 +13,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from painterly.cli.arg_types import number, numbers
 from painterly.cli.large import memory_size
 from painterly.cli.progress import ProgressBar
 from painterly.errors import ConfigError, ImageError, NonFiniteLossError
@@ -29,34 +30,19 @@ _DEFAULTS = GatysConfig()
 _PORTRAIT_DEFAULTS = PortraitConfig()
 
 
-def _floats(text: str) -> tuple[float, ...]:
-    try:
-        values = tuple(float(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
-    return values
-
-
 def _names(text: str) -> tuple[str, ...]:
     return tuple(v.strip() for v in text.split(",") if v.strip())
 
 
 def _layer_weights(text: str) -> str | tuple[float, ...]:
-    return text if text in LAYER_WEIGHT_PRESETS else _floats(text)
-
-
-def _number(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
+    return text if text in LAYER_WEIGHT_PRESETS else numbers(text)
 
 
 _NO_BUDGET = "none"
 
 
 def _budget(text: str) -> float | str:
-    return _NO_BUDGET if text.lower() in ("none", "off") else _number(text)
+    return _NO_BUDGET if text.lower() in ("none", "off") else number(text)
 
 
 def _d(name: str) -> str:
@@ -71,11 +57,11 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                    help=f"style image or built-in name ({', '.join(BUILTIN_STYLES)}); repeat to blend several")
     p.add_argument("--preset", choices=PRESETS,
                    help="sketch: a grey pencil drawing from the photo alone (no --style needed)")
-    p.add_argument("--style-weights", type=_floats, dest="style_blend", help="blend weights, e.g. 0.7,0.3")
+    p.add_argument("--style-weights", type=numbers, dest="style_blend", help="blend weights, e.g. 0.7,0.3")
     p.add_argument("-o", "--output", required=True, help="output image (.png or .jpg)")
     g = p.add_argument_group("image")
     g.add_argument("--size", type=int, help="output long side in pixels" + _d("size"))
-    g.add_argument("--style-scale", type=_number, help="style image size relative to output" + _d("style_scale"))
+    g.add_argument("--style-scale", type=number, help="style image size relative to output" + _d("style_scale"))
     g.add_argument("--original-colors", choices=ORIGINAL_COLORS, help="keep the photo's colours")
     g.add_argument("--fit-memory", action="store_true", default=None,
                    help="downscale when the size does not fit (default: optimise the large scales in tiles)")
@@ -95,26 +81,26 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         help=f"{', '.join(LAYER_WEIGHT_PRESETS)} or numbers" + _d("layer_weights"),
     )
     n.add_argument("--statistic", choices=("gram", "wasserstein"), help="style statistic" + _d("statistic"))
-    n.add_argument("--content-weight", type=_number, help="alpha" + _d("content_weight"))
-    n.add_argument("--style-weight", type=_number, help="beta" + _d("style_weight"))
-    n.add_argument("--tv-weight", type=_number, help="total variation" + _d("tv_weight"))
+    n.add_argument("--content-weight", type=number, help="alpha" + _d("content_weight"))
+    n.add_argument("--style-weight", type=number, help="beta" + _d("style_weight"))
+    n.add_argument("--tv-weight", type=number, help="total variation" + _d("tv_weight"))
     o = p.add_argument_group("optimisation")
     o.add_argument("--optimizer", choices=OPTIMIZERS, help=_d("optimizer").strip())
-    o.add_argument("--lr", type=_number, help="Adam learning rate" + _d("lr"))
+    o.add_argument("--lr", type=number, help="Adam learning rate" + _d("lr"))
     o.add_argument("--init", help=f"{', '.join(INITS)} or an image file" + _d("init"))
     o.add_argument("--iterations", type=int, help="steps at the final scale" + _d("iterations"))
     o.add_argument("--coarse-iterations", type=int, help="steps at each coarser scale" + _d("coarse_iterations"))
     o.add_argument("--no-multiscale", dest="multiscale", action="store_false", default=None,
                    help="optimise at the final size only")
     o.add_argument("--min-size", type=int, help="coarsest scale's long side" + _d("min_size"))
-    o.add_argument("--ema", type=_number, help="average iterates with this decay, 0 = off" + _d("ema"))
+    o.add_argument("--ema", type=number, help="average iterates with this decay, 0 = off" + _d("ema"))
     o.add_argument("--seed", type=int, help="random seed" + _d("seed"))
     o.add_argument("--device", help="auto, cpu, cuda or mps" + _d("device"))
     f = p.add_argument_group("portraits")
     f.add_argument("--face-aware", dest="face_aware", action="store_true", default=None,
                    help="keep faces recognisable (default: on when a face is found)")
     f.add_argument("--no-face-aware", dest="face_aware", action="store_false", help="treat faces like the rest")
-    f.add_argument("--face-paint", type=_number, metavar="P",
+    f.add_argument("--face-paint", type=number, metavar="P",
                    help="how painted the face is, 0 (close to the photo) to 1 (painted like the rest, features "
                         "held)" + _d("face_paint"))
     f.add_argument("--identity-budget", type=_budget, metavar="D",
@@ -122,13 +108,13 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                         "off" + _d("identity_budget"))
     f.add_argument("--keep-identity", type=_budget, dest="identity_budget", metavar="D",
                    help="older name of --identity-budget")
-    f.add_argument("--face-content-weight", type=_number,
+    f.add_argument("--face-content-weight", type=number,
                    help="content weight multiplier on the face at --face-paint 0" + _d("face_content_weight"))
-    f.add_argument("--face-style-weight", type=_number,
+    f.add_argument("--face-style-weight", type=number,
                    help="style strength on the face at --face-paint 0" + _d("face_style_weight"))
-    f.add_argument("--face-parts-weight", type=_number,
+    f.add_argument("--face-parts-weight", type=number,
                    help="content weight multiplier on eyes, brows, nose and mouth" + _d("face_parts_weight"))
-    f.add_argument("--background-style-weight", type=_number,
+    f.add_argument("--background-style-weight", type=number,
                    help="style strength off the face" + _d("background_style_weight"))
     f.add_argument("--background-style", help="a different style image for the background")
     f.add_argument("--selim", action="store_true", default=None,
@@ -137,17 +123,17 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                    help="re-stylise faces at a higher resolution (default: for faces under "
                         f"{_PORTRAIT_DEFAULTS.face_pass_below} px)")
     f.add_argument("--no-face-pass", dest="face_pass", action="store_false")
-    f.add_argument("--min-face-size", type=_number, help="smallest face searched, px" + _d("min_face_size"))
+    f.add_argument("--min-face-size", type=number, help="smallest face searched, px" + _d("min_face_size"))
     from painterly.cli.photo import add_photo_options
 
     add_photo_options(p)
     v = p.add_argument_group("video (CONTENT a video file, OUTPUT .mp4/.mov/.mkv/.webm/.gif)")
     v.add_argument("--later-iterations", type=int, default=60,
                    help="steps for each frame after the first, at the final size only (default 60)")
-    v.add_argument("--long-term", type=lambda t: tuple(round(v) for v in _floats(t)), default=(1,),
+    v.add_argument("--long-term", type=lambda t: tuple(round(v) for v in numbers(t)), default=(1,),
                    metavar="1,2,4", help="earlier frames the temporal loss holds each frame to, each where no "
                                          "nearer one does (default 1: the previous frame only)")
-    v.add_argument("--temporal-weight", type=_number, default=50.0,
+    v.add_argument("--temporal-weight", type=number, default=50.0,
                    help="weight of the temporal loss to the previous output warped by optical flow (default 50)")
     from painterly.cli.fast import add_cut_options
 

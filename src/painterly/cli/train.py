@@ -10,6 +10,7 @@ import argparse
 import sys
 from typing import Any
 
+from painterly.cli.arg_types import number, numbers
 from painterly.cli.progress import ProgressBar
 from painterly.methods.config import LAYER_WEIGHT_PRESETS
 from painterly.methods.feedforward import AdaINTrainConfig, FastTrainConfig
@@ -20,20 +21,6 @@ __all__ = ["add_parser", "run"]
 _FAST = FastTrainConfig()
 _ADAIN = AdaINTrainConfig()
 _WCT = WCTTrainConfig()
-
-
-def _floats(text: str) -> tuple[float, ...]:
-    try:
-        return tuple(float(v) for v in text.split(","))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected comma-separated numbers, got {text!r}") from None
-
-
-def _number(text: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number, got {text!r}") from None
 
 
 def _common(p: argparse.ArgumentParser, defaults: Any) -> None:
@@ -48,8 +35,8 @@ def _common(p: argparse.ArgumentParser, defaults: Any) -> None:
     g = p.add_argument_group("training")
     for name, typ, text in (
         ("steps", int, "optimisation steps"), ("batch_size", int, "crops per step"),
-        ("crop_size", int, "square crop side in pixels"), ("lr", _number, "Adam learning rate"),
-        ("content_weight", _number, "content loss weight"), ("style_weight", _number, "style loss weight"),
+        ("crop_size", int, "square crop side in pixels"), ("lr", number, "Adam learning rate"),
+        ("content_weight", number, "content loss weight"), ("style_weight", number, "style loss weight"),
         ("checkpoint_every", int, "save checkpoint, samples and loss curve every N steps"),
         ("seed", int, "random seed"),
     ):
@@ -66,19 +53,19 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     s = kinds.add_parser("style", help="train a network for one style (Johnson et al.)")
     s.add_argument("--style", "-s", action="append", required=True, dest="styles",
                    help="style image or built-in name; repeat to blend")
-    s.add_argument("--style-weights", type=_floats, dest="style_blend", default=argparse.SUPPRESS,
+    s.add_argument("--style-weights", type=numbers, dest="style_blend", default=argparse.SUPPRESS,
                    help="blend weights, e.g. 0.7,0.3")
     _common(s, _FAST)
     g = s.add_argument_group("objective and network")
-    g.add_argument("--tv-weight", type=_number, default=argparse.SUPPRESS, help=f"(default: {_FAST.tv_weight})")
-    g.add_argument("--face-weight", type=_number, default=argparse.SUPPRESS,
+    g.add_argument("--tv-weight", type=number, default=argparse.SUPPRESS, help=f"(default: {_FAST.tv_weight})")
+    g.add_argument("--face-weight", type=number, default=argparse.SUPPRESS,
                    help=f"content weight multiplier on faces MTCNN finds in the training photos "
                         f"(default: {_FAST.face_weight}, off)")
     g.add_argument("--style-size", type=int, default=argparse.SUPPRESS,
                    help=f"style image long side in pixels (default: {_FAST.style_size})")
     g.add_argument("--statistic", default=argparse.SUPPRESS, help=f"wasserstein or gram (default: {_FAST.statistic})")
     g.add_argument("--layer-weights", default=argparse.SUPPRESS,
-                   type=lambda t: t if t in LAYER_WEIGHT_PRESETS else _floats(t),
+                   type=lambda t: t if t in LAYER_WEIGHT_PRESETS else numbers(t),
                    help=f"{', '.join(LAYER_WEIGHT_PRESETS)} or numbers (default: {_FAST.layer_weights})")
     for name in ("width", "downsamples", "res_blocks"):
         g.add_argument("--" + name.replace("_", "-"), type=int, default=argparse.SUPPRESS,
@@ -89,9 +76,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     w = kinds.add_parser("wct", help="train a WCT reconstruction decoder for arbitrary styles (Li et al.; photos only)")
     _common(w, _WCT)
     g = w.add_argument_group("objective")
-    g.add_argument("--pixel-weight", type=_number, default=argparse.SUPPRESS,
+    g.add_argument("--pixel-weight", type=number, default=argparse.SUPPRESS,
                    help=f"L1 pixel reconstruction weight (default: {_WCT.pixel_weight})")
-    g.add_argument("--feature-weight", type=_number, default=argparse.SUPPRESS,
+    g.add_argument("--feature-weight", type=number, default=argparse.SUPPRESS,
                    help=f"encoder-feature reconstruction weight (default: {_WCT.feature_weight})")
     return p
 

@@ -59,7 +59,6 @@ class FaceTracker:
         self.detect, self.every, self.smooth, self.patience = detect, every, smooth, patience
         self.tracks: list[_Track] = []
         self.frames = 0
-        self.detections = 0
         self._prev: np.ndarray | None = None
 
     def _move(self, frame: np.ndarray) -> None:
@@ -91,7 +90,6 @@ class FaceTracker:
         return [t.face for t in self.tracks]
 
     def _update(self, found: list[Face]) -> None:
-        self.detections += 1
         unmatched = list(found)
         for t in self.tracks:
             best = max(unmatched, key=lambda f: box_iou(f.box, t.face.box), default=None)

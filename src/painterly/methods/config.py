@@ -11,6 +11,7 @@ from typing import Any
 from painterly.errors import ConfigError
 from painterly.image.color import ORIGINAL_COLORS, check_original_colors
 from painterly.losses import STATISTICS, LossWeights
+from painterly.methods.tiles import MAX_SIDE
 
 __all__ = ["INITS", "LAYER_WEIGHT_PRESETS", "OPTIMIZERS", "ORIGINAL_COLORS", "GatysConfig", "check_weights"]
 
@@ -78,8 +79,8 @@ class GatysConfig:
         for name in ("size", "min_size"):
             if int(getattr(self, name)) < 16:
                 raise ConfigError(f"{name.replace('_', '-')} must be at least 16 pixels, got {getattr(self, name)}")
-        if int(self.size) > 16384:
-            raise ConfigError(f"size must be at most 16384 pixels, got {self.size}")
+        if int(self.size) > MAX_SIDE:
+            raise ConfigError(f"size must be at most {MAX_SIDE} pixels, got {self.size}")
         if self.max_memory is not None and not (math.isfinite(self.max_memory) and self.max_memory > 0):
             raise ConfigError(f"max-memory must be a positive size, got {self.max_memory}")
         for name in ("iterations", "coarse_iterations"):

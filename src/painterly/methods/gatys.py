@@ -162,10 +162,7 @@ class Stylizer(StyleCriterion):
                                         "needs more")
             logger.info("downscaled to %dx%d to fit %.1f GB", fit_w, fit_h, budget / 2**30)
             return fit_h, fit_w
-        try:
-            tile_side_for(model, budget)
-        except ValueError as exc:
-            raise MemoryBudgetError(str(exc)) from None
+        _tile_side(model, budget)  # refuses a budget below one tile
         return h, w
 
     def plan(self, h: int, w: int) -> list[ScalePlan]:
@@ -180,11 +177,8 @@ class Stylizer(StyleCriterion):
         for long_side, n in zip(scales, iters, strict=True):
             sh, sw = scaled_size(h, w, long_side)
             tile = None
-            if model.predict(sh, sw) > budget:
-                try:  # a tile at an image end may span 1.25 tiles: plan for that
-                    tile = int(tile_side_for(model, budget) / 1.25)
-                except ValueError as exc:
-                    raise MemoryBudgetError(str(exc)) from None
+            if model.predict(sh, sw) > budget:  # a tile at an image end may span 1.25 tiles: plan for that
+                tile = int(_tile_side(model, budget) / 1.25)
             tiles = plan_tiles(sh, sw, tile, overlap_for(tile)) if tile else []
             n_tiles = len(tiles) or 1
             peak = max(model.predict(*t.shape) for t in tiles) if tiles else model.predict(sh, sw)
@@ -340,6 +334,14 @@ class Stylizer(StyleCriterion):
         if self.config.original_colors != "luminance":
             return image.detach()
         return with_content_chroma(image, full).detach()
+
+
+def _tile_side(model: MemoryModel, budget: float) -> int:
+    """:func:`tile_side_for`, its refusal as a :class:`MemoryBudgetError`."""
+    try:
+        return tile_side_for(model, budget)
+    except ValueError as exc:
+        raise MemoryBudgetError(str(exc)) from None
 
 
 def _crop_spatial(spatial: SpatialControl | None, size: tuple[int, int],

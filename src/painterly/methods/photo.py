@@ -206,7 +206,8 @@ def stylize_photo(
     cfg = config or PhotoConfig()
     img = load_image(content)
     h, w = scaled_size(img.height, img.width, stylizer.config.size)
-    full = pil_to_tensor(img.resize((w, h), Image.Resampling.LANCZOS), stylizer.device)
+    sized = img.resize((w, h), Image.Resampling.LANCZOS)
+    full = pil_to_tensor(sized, stylizer.device)
     matting = MattingTerm(full, cfg.laplacian_weight, cfg.epsilon, cfg.memory_limit)
     matting.check(h, w)  # refuse before any work
     if regions is None and cfg.regions:
@@ -216,7 +217,7 @@ def stylize_photo(
         if faces is None:
             faces = detector(img)
         scale = w / img.width
-        c_regions = segment(img.resize((w, h), Image.Resampling.LANCZOS), [f.moved(scale, scale) for f in faces])
+        c_regions = segment(sized, [f.moved(scale, scale) for f in faces])
         style_img = stylizer.style_images[0]
         s_regions = segment(style_img, detector(style_img))
         regions = match_regions(c_regions, s_regions)
