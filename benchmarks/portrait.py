@@ -56,6 +56,18 @@ def modes(names: list[str]) -> dict[str, dict[str, object]]:
     return {n: table[n] for n in names}
 
 
+def _fields(items: list[str]) -> dict[str, object]:
+    """``KEY=VALUE`` strings as PortraitConfig fields: ``none``, numbers, else the text."""
+    out: dict[str, object] = {}
+    for item in filter(None, items):
+        key, value = item.split("=", 1)
+        try:
+            out[key] = None if value == "none" else float(value) if "." in value else int(value)
+        except ValueError:
+            out[key] = value
+    return out
+
+
 def main() -> None:
     warnings.filterwarnings("ignore")
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -65,6 +77,9 @@ def main() -> None:
     p.add_argument("--modes", default="old,new,plain")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a PortraitConfig field of the 'new' mode (experiments)")
+    p.add_argument("--variant", action="append", default=[], metavar="NAME:KEY=VALUE,...",
+                   help="another mode: the new default with these PortraitConfig fields changed, e.g. "
+                        "'full:face_pass_iterations=none' (experiments, side by side)")
     p.add_argument("--target", type=float, default=0.35)
     p.add_argument("--device", default="cpu")
     p.add_argument("--json", help="write every row here")
@@ -92,13 +107,12 @@ def main() -> None:
     files = sorted((DATA / "faces").iterdir())
     if args.faces:
         files = [f for f in files if f.name in args.faces.split(",")]
-    overrides = {}
-    for item in args.set:
-        key, value = item.split("=", 1)
-        overrides[key] = None if value == "none" else float(value)
     run_modes = modes(args.modes.split(","))
     if "new" in run_modes:
-        run_modes["new"] = {**run_modes["new"], **overrides}
+        run_modes["new"] = {**run_modes["new"], **_fields(args.set)}
+    for item in args.variant:
+        name, _, fields = item.partition(":")
+        run_modes[name] = _fields(fields.split(","))
 
     if not args.no_detection_timing:
         print(f"detection (MTCNN, {args.device}, median of 3):")

@@ -178,3 +178,30 @@ def test_sketch_preset_is_grey_same_size_and_keeps_the_person(portrait_small: Pa
     assert record["preset"] == "sketch" and record["identity_distance"][0] < 0.6
     code = main(["stylize", str(portrait_small), "-o", str(tmp_path / "x.png")])  # neither style nor preset
     assert code == 2 and "--style" in capsys.readouterr().err
+
+
+def test_face_pass_runs_one_scale_from_the_photo_crop(portrait_small: Path, shared_data: Path, lite0,
+                                                      monkeypatch) -> None:
+    import torch
+
+    import painterly.methods.portrait as portrait
+
+    calls: list[tuple[int, bool]] = []  # (iterations, started from the content itself)
+    real = portrait.Stylizer.stylize
+
+    def spy(self, content, **kw):
+        init = kw.get("init")
+        calls.append((self.config.iterations,
+                      isinstance(content, torch.Tensor) and init is not None and torch.equal(init, content)))
+        return real(self, content, **kw)
+
+    monkeypatch.setattr(portrait.Stylizer, "stylize", spy)
+    st = _stylizer(shared_data / "styles" / "starry_night.jpg", lite0)
+    stylize_portrait(st, portrait_small, PortraitConfig(face_pass=True, identity_budget=None, face_pass_iterations=4))
+    assert calls == [(st.config.iterations, False), (4, True)]  # main run; face pass: 4 steps from the photo crop
+    calls.clear()
+    stylize_portrait(st, portrait_small, PortraitConfig(face_pass=True, identity_budget=None,
+                                                        face_pass_iterations=None))
+    assert calls == [(st.config.iterations, False), (st.config.iterations, False)]  # a whole run on the crop
+    with pytest.raises(ConfigError, match="face-pass-iterations"):
+        PortraitConfig(face_pass_iterations=0)

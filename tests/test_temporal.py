@@ -232,3 +232,49 @@ def test_long_term_consistency_holds_each_pixel_to_its_nearest_seen_frame(tmp_pa
         assert float(total.max()) <= 1.0 + 1e-6 and float(total.min()) >= 0  # each pixel held once at most
     with pytest.raises(ConfigError, match="must include 1"):
         stylize_video_gatys(st, src, tmp_path / "o2.mp4", long_term=(2, 4))
+
+
+def test_fast_video_resumes_from_the_frames_kept(tmp_path) -> None:
+    import subprocess
+
+    import imageio_ffmpeg
+    import torch
+
+    from painterly.image.frame_store import work_folder
+    from painterly.image.video import read_frames
+    from painterly.methods.feedforward.batch import stylize_video
+
+    src, dst = tmp_path / "in.mp4", tmp_path / "out.mp4"
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-f", "lavfi", "-i",
+                    "testsrc=size=48x36:rate=10:duration=0.6", "-c:v", "libx264", "-pix_fmt", "yuv420p", str(src)],
+                   check=True)
+    seen: list[int] = []
+
+    def invert(x: torch.Tensor, _masks: torch.Tensor | None) -> torch.Tensor:
+        seen.append(x.shape[0])
+        return 1 - x
+
+    def stop_after_two(ev) -> None:
+        if ev.step == 2:
+            raise KeyboardInterrupt
+
+    settings = {"model": "invert"}
+    with pytest.raises(KeyboardInterrupt):
+        stylize_video(invert, src, dst, batch_size=1, temporal=TemporalBlend(0.4), keep=settings,
+                      callback=stop_after_two)
+    assert sorted(p.name for p in work_folder(dst).glob("frame_*.png")) == ["frame_000001.png", "frame_000002.png"]
+    seen.clear()
+    stylize_video(invert, src, dst, batch_size=1, temporal=TemporalBlend(0.4), keep=settings)
+    assert sum(seen) == 4  # frames 3..6 only
+    resumed = list(read_frames(dst))
+    assert len(resumed) == 6 and not work_folder(dst).exists()
+    straight = tmp_path / "straight.mp4"
+    stylize_video(invert, src, straight, batch_size=1, temporal=TemporalBlend(0.4))
+    for a, b in zip(resumed, read_frames(straight), strict=True):  # the same video, up to the codec
+        assert np.abs(a.astype(float) - b.astype(float)).mean() < 3
+    # other settings start over
+    with pytest.raises(KeyboardInterrupt):
+        stylize_video(invert, src, dst, batch_size=1, keep=settings, callback=stop_after_two)
+    seen.clear()
+    stylize_video(invert, src, dst, batch_size=1, keep={"model": "other"})
+    assert sum(seen) == 6

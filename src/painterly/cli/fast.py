@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     import torch
     from PIL import Image
 
-__all__ = ["add_cut_options", "add_parser", "make_stylizer", "mask_function", "onnx_model", "report_clip", "run",
+__all__ = ["add_parser", "make_stylizer", "mask_function", "onnx_model", "run",
            "stylize_one", "stylize_one_onnx"]
 
 
@@ -68,6 +68,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--temporal-weight", type=float, default=0.45,
                    help="video: share of the warped previous output, 0 to <1 (default 0.45)")
     p.add_argument("--contact-sheet", metavar="PNG", help="video: a sheet of every 10th frame, input over output")
+    from painterly.cli.video import add_cut_options
+
     add_cut_options(p)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default: auto)")
     p.add_argument("--runtime", choices=RUNTIMES, default="auto",
@@ -253,59 +255,6 @@ def make_stylizer(args: argparse.Namespace, face_pass: Any) -> tuple[Any, str, s
     return with_net, net.name, str(net.device), net.check_memory
 
 
-def add_cut_options(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--start", type=float, metavar="S", help="video: begin S seconds in")
-    p.add_argument("--duration", type=float, metavar="S", help="video: stylise S seconds (audio cut to match)")
-
-
-def _run_video(args: argparse.Namespace, video: str, stylize: Any, mask_fn: Any, check: Any, t0: float) -> int:
-    from painterly.image.video import trimmed
-
-    with trimmed(video, args.start, args.duration) as clip:
-        return _run_clip(args, str(clip), stylize, mask_fn, check, t0)
-
-
-def _run_clip(args: argparse.Namespace, video: str, stylize: Any, mask_fn: Any, check: Any, t0: float) -> int:
-    from painterly.methods.feedforward.batch import stylize_video
-
-    if len(args.inputs) != 1:
-        raise ConfigError("give one video at a time (or images and folders without videos)")
-    temporal = None
-    if args.temporal:
-        from painterly.image.flow import TemporalBlend
-
-        temporal = TemporalBlend(args.temporal_weight)
-    with ProgressBar("video", unit="frame") as bar:
-        written = stylize_video(stylize, video, Path(args.output), size=args.size, batch_size=args.batch_size,
-                                mask_fn=mask_fn, callback=bar, check_size=check, temporal=temporal)
-    print(f"wrote {written} ({bar.n} frames) in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
-    report_clip(video, written, args.contact_sheet)
-    return 0
-
-
-def report_clip(src: str | Path, dst: Path, sheet: str | None, every: int = 10) -> None:
-    """After a video: identity over the clip (median, worst frame) and, with ``sheet``,
-    a contact sheet of every ``every``-th frame, input over output."""
-    from painterly.faces.clip import clip_identity
-    from painterly.image.video import read_frames
-
-    # only every ``every``-th pair is kept: a long 720p clip does not fit in memory whole
-    both = enumerate(zip(read_frames(src), read_frames(dst), strict=False))
-    pairs = [(t, a, b) for t, (a, b) in both if t % every == 0]
-    print(clip_identity(pairs).line(), file=sys.stderr)
-    if sheet:
-        from PIL import Image as PILImage
-
-        from painterly.report import grid_sheet
-
-        picks = pairs[:12]
-        grid_sheet([[(f"frame {t + 1}", PILImage.fromarray(a)) for t, a, _ in picks],
-                    [(f"frame {t + 1}", PILImage.fromarray(b)) for t, _, b in picks]],
-                   sheet, row_labels=["input", "output"], title=f"{Path(dst).name}: every {every}th frame",
-                   height=120)
-        print(f"wrote {sheet}", file=sys.stderr)
-
-
 def stylize_one(args: argparse.Namespace, stylize: Any, mask_fn: Any, check: Any, img: Image.Image) -> Image.Image:
     """One image through ``make_stylizer``'s function: the size check, the resize, the
     mask. ``painterly fast IMAGE`` and ``painterly batch`` both come through here."""
@@ -389,5 +338,7 @@ def run(args: argparse.Namespace) -> int:
     stylize, suffix, device, check = make_stylizer(args, face_pass)
     mask_fn = mask_function(args.mask, device) if args.mask else None
     if videos:
-        return _run_video(args, videos[0], stylize, mask_fn, check, t0)
+        from painterly.cli.video import run_fast_video
+
+        return run_fast_video(args, videos[0], stylize, mask_fn, check, t0)
     return _run_images(args, stylize, mask_fn, suffix, device, face_pass, check, t0)

@@ -135,7 +135,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                                          "nearer one does (default 1: the previous frame only)")
     v.add_argument("--temporal-weight", type=number, default=50.0,
                    help="weight of the temporal loss to the previous output warped by optical flow (default 50)")
-    from painterly.cli.fast import add_cut_options
+    from painterly.cli.video import add_cut_options
 
     add_cut_options(v)
     r = p.add_argument_group("records")
@@ -307,7 +307,7 @@ def _report(args: argparse.Namespace, clip: Path, result: Any) -> None:
     later = (result.seconds - result.first_frame_seconds) / max(1, result.frames - 1)
     print(f"wrote {result.path} ({result.frames} frames) in {result.seconds:.1f} s: first frame "
           f"{result.first_frame_seconds:.1f} s, then {later:.2f} s per frame", file=sys.stderr)
-    from painterly.cli.fast import report_clip
+    from painterly.cli.video import report_clip
 
     report_clip(clip, result.path, args.contact_sheet)
 

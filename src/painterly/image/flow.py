@@ -103,3 +103,8 @@ class TemporalBlend:
             out = m * warp(self._out, backward) + (1 - m) * styled
         self._grey, self._out = g, out
         return out
+
+    def seen(self, frame: np.ndarray, output: np.ndarray) -> None:
+        """Take ``output`` (H, W, 3) float32 as ``frame``'s result without blending (a
+        frame kept from an earlier, interrupted run): the next frame blends with it."""
+        self._grey, self._out = grey(frame), output

@@ -17,7 +17,6 @@ import dataclasses
 import json
 import logging
 import os
-import shutil
 import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
@@ -29,7 +28,8 @@ from PIL import Image
 from painterly.errors import ConfigError
 from painterly.events import Callback, ItemEvent, notify
 from painterly.image.flow import dis_flow, grey, occlusion_mask, warp
-from painterly.image.io import save_image, scaled_size
+from painterly.image.frame_store import FrameStore, work_folder
+from painterly.image.io import scaled_size
 from painterly.image.video import check_video_pair, probe_video, read_frames, write_video
 from painterly.losses import SpatialControl
 from painterly.methods.gatys import Stylizer, TemporalTerm
@@ -46,41 +46,6 @@ class VideoRun:
     seconds: float
     first_frame_seconds: float
     resumed: int = 0  # frames taken from the work folder of an earlier, interrupted run
-
-
-def work_folder(dst: str | os.PathLike) -> Path:
-    """Where the frames of a video run are kept until the video is written."""
-    d = Path(dst)
-    return d.with_name(d.name + ".frames")
-
-
-def _digest(path: Path) -> str:
-    """The clip's content (a cut is a new temporary file each run: its path says nothing)."""
-    import hashlib
-
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _open_work(dst: Path, settings: dict) -> Path:
-    work = work_folder(dst)
-    record = work / "settings.json"
-    if work.is_dir():
-        try:
-            same = json.loads(record.read_text()) == settings
-        except (OSError, ValueError):
-            same = False
-        if not same:
-            logger.info("%s holds frames of a run with other settings: starting over", work)
-            shutil.rmtree(work)
-    work.mkdir(parents=True, exist_ok=True)
-    from painterly.files import write_json
-
-    write_json(record, settings)
-    return work
 
 
 def _even(h: int, w: int) -> tuple[int, int]:
@@ -116,13 +81,12 @@ def stylize_video_gatys(
     later = stylizer.with_config(dataclasses.replace(stylizer.config, iterations=later_iterations))
     settings = {"config": json.loads(json.dumps(dataclasses.asdict(stylizer.config), default=str)),
                 "styles": [[*im.size, int(np.asarray(im).sum())] for im in stylizer.style_images],
-                "source": _digest(src_p), "later_iterations": later_iterations,
+                "later_iterations": later_iterations,
                 "temporal_weight": temporal_weight, "face_aware": face_aware, "long_term": offsets}
-    work = _open_work(dst_p, settings)
+    store = FrameStore(dst_p, settings, src_p)
     start = time.perf_counter()
     first_seconds = 0.0
     done = 0
-    resumed = 0
 
     tracker = None
     if face_aware:
@@ -141,7 +105,7 @@ def stylize_video_gatys(
         return face_aware_spatial(faces, h, w, stylizer.device) if faces else None
 
     def frames() -> Iterator[np.ndarray]:
-        nonlocal first_seconds, done, resumed
+        nonlocal first_seconds, done
         prev_grey: np.ndarray | None = None
         prev_out: np.ndarray | None = None
         history: collections.deque[tuple[np.ndarray, np.ndarray]] = collections.deque(maxlen=offsets[-1])
@@ -149,10 +113,9 @@ def stylize_video_gatys(
             img = Image.fromarray(frame).resize((w, h), Image.Resampling.LANCZOS)
             g = grey(np.asarray(img))
             spatial = spatial_for(np.asarray(img))  # every frame, done or not: the tracks stay continuous
-            kept = work / f"frame_{n:06d}.png"
-            if kept.exists():  # done by an earlier run
-                arr = np.asarray(Image.open(kept).convert("RGB"))
-                prev_grey, prev_out, done, resumed = g, arr.astype(np.float32) / 255.0, n, resumed + 1
+            arr = store.get(n)
+            if arr is not None:  # done by an earlier run
+                prev_grey, prev_out, done = g, arr.astype(np.float32) / 255.0, n
                 history.append((prev_grey, prev_out))
                 notify(callback, ItemEvent(step=n, total_steps=info.n_frames or 0,
                                            elapsed=time.perf_counter() - start, item=f"frame {n}", unit="frame"))
@@ -179,7 +142,7 @@ def stylize_video_gatys(
                     terms.append(TemporalTerm(to_t(np.clip(warped, 0, 1)), to_t(own), temporal_weight))
                 assert init is not None
                 result = later.stylize(img, init=to_t(np.clip(init, 0, 1)), temporal=terms, spatial=spatial)
-            save_image(result.image, kept)
+            store.put(n, np.asarray(result.image))
             out = np.asarray(result.image, dtype=np.float32) / 255.0
             prev_grey, prev_out, done = g, out, n
             history.append((g, out))
@@ -191,7 +154,7 @@ def stylize_video_gatys(
         path = write_video(dst_p, frames(), fps=info.fps, audio_from=src_p)
     except KeyboardInterrupt:
         logger.info("interrupted after frame %d: the frames done are kept in %s; run the same command again to "
-                    "go on from there", done, work)
+                    "go on from there", done, store.folder)
         raise
-    shutil.rmtree(work, ignore_errors=True)
-    return VideoRun(path, done, time.perf_counter() - start, first_seconds, resumed)
+    store.close()
+    return VideoRun(path, done, time.perf_counter() - start, first_seconds, store.resumed)

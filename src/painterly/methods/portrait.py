@@ -66,6 +66,7 @@ class PortraitConfig:
     keep_identity: float | None = None  # the older name of identity_budget (when given, it wins)
     face_pass: bool | None = None  # None = automatic for faces under face_pass_below px
     face_pass_below: int = 128
+    face_pass_iterations: int | None = 30  # one scale from the photo crop; None: a whole coarse-to-fine run
     min_face_size: float = 20.0
 
     def __post_init__(self) -> None:
@@ -83,6 +84,8 @@ class PortraitConfig:
         budget = self.identity_budget
         if budget is not None and (not (budget > 0) or not np.isfinite(budget)):
             raise ConfigError(f"identity-budget must be a finite number > 0, got {self.identity_budget}")
+        if self.face_pass_iterations is not None and self.face_pass_iterations < 1:
+            raise ConfigError(f"face-pass-iterations must be >= 1, got {self.face_pass_iterations}")
         if self.budget_rounds < 0:
             raise ConfigError(f"budget-rounds must be >= 0, got {self.budget_rounds}")
         if self.min_face_size < 12:
@@ -244,10 +247,13 @@ def _face_pass(
     at a higher resolution, face-aware, and blend them in; returns how many."""
 
     def restyle(crop: torch.Tensor, face: Face) -> torch.Tensor:
-        sub = Stylizer(stylizer.style_images, stylizer.config.replace(size=max(crop.shape[-2:])),
-                       backbone=stylizer.backbone)
+        config = stylizer.config.replace(size=max(crop.shape[-2:]))
+        init = None
+        if pcfg.face_pass_iterations is not None:  # one scale from the photo: the detail only is kept
+            config, init = config.replace(iterations=pcfg.face_pass_iterations), crop
+        sub = Stylizer(stylizer.style_images, config, backbone=stylizer.backbone)
         masks = _FaceMasks.of([face], crop.shape[-2], crop.shape[-1], stylizer.device)
-        return sub.stylize(crop, spatial=_spatial(masks, pcfg, paint)).tensor
+        return sub.stylize(crop, spatial=_spatial(masks, pcfg, paint), init=init).tensor
 
     face_pass = FacePass(PORTRAIT_FACE_PASS.replace(below=pcfg.face_pass_below), device=stylizer.device)
     source = pil_to_tensor(content)
