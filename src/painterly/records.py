@@ -58,6 +58,7 @@ def run_record(
             "face_content_weight_used": portrait.face_content_weight,
             "face_paint_used": portrait.face_paint,
             "identity_before_last_scale": portrait.identity_before_last_scale,
+            "face_style_boost": portrait.face_style_boost,
             "notes": portrait.notes,
         },
         "steps": result.steps,

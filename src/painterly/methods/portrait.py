@@ -25,7 +25,7 @@ from painterly.errors import ConfigError
 from painterly.events import Callback
 from painterly.faces.detection import Face, FaceDetector, shared_detector
 from painterly.faces.face_pass import PORTRAIT_FACE_PASS, FacePass
-from painterly.faces.identity import embed, identity_distance, similarity_transform
+from painterly.faces.identity import IdentityMeter, similarity_transform
 from painterly.faces.masks import face_mask, face_parts_mask
 from painterly.image import ImageInput, load_image, pil_to_tensor, scaled_size, tensor_to_pil
 from painterly.losses import SpatialControl, StyleRegion
@@ -66,12 +66,13 @@ class PortraitConfig:
     keep_identity: float | None = None  # the older name of identity_budget (when given, it wins)
     face_pass: bool | None = None  # None = automatic for faces under face_pass_below px
     face_pass_below: int = 128
+    face_style_boost: float = 2.0  # the most the unspent identity budget may raise the face's style
     face_pass_iterations: int | None = 30  # one scale from the photo crop; None: a whole coarse-to-fine run
     min_face_size: float = 20.0
 
     def __post_init__(self) -> None:
         for name in ("face_content_weight", "face_style_weight", "background_style_weight", "painted_face_style",
-                     "face_parts_weight"):
+                     "face_parts_weight", "face_style_boost"):
             v = getattr(self, name)
             if not isinstance(v, (int, float)) or not np.isfinite(v) or v < 0:
                 raise ConfigError(f"{name.replace('_', '-')} must be a finite number >= 0, got {v!r}")
@@ -84,6 +85,8 @@ class PortraitConfig:
         budget = self.identity_budget
         if budget is not None and (not (budget > 0) or not np.isfinite(budget)):
             raise ConfigError(f"identity-budget must be a finite number > 0, got {self.identity_budget}")
+        if self.face_style_boost < 1:
+            raise ConfigError(f"face-style-boost must be >= 1 (1: off), got {self.face_style_boost}")
         if self.face_pass_iterations is not None and self.face_pass_iterations < 1:
             raise ConfigError(f"face-pass-iterations must be >= 1, got {self.face_pass_iterations}")
         if self.budget_rounds < 0:
@@ -113,33 +116,11 @@ class PortraitResult:
     face_content_weight: float | None = None  # the content multiplier finally used on the face's features
     face_paint: float | None = None  # the face paint finally used
     identity_before_last_scale: float | None = None  # what the identity budget saw there (worst face)
+    face_style_boost: float = 1.0  # the face's extra style at the last scale (unspent identity budget)
 
     @property
     def image(self) -> Image.Image:
         return self.result.image
-
-
-class _IdentityMeter:
-    """Identity distances of ``faces`` between ``reference`` and later images; the
-    reference embeddings are computed once."""
-
-    def __init__(self, reference: Image.Image, faces: Sequence[Face]) -> None:
-        self.reference, self.faces = reference, list(faces)
-        self._embeddings: list[np.ndarray | None] | None = None
-
-    def __call__(self, output: Image.Image) -> list[float | None]:
-        if self._embeddings is None:
-            self._embeddings = [self._try(embed, self.reference, f) for f in self.faces]
-        return [None if ref is None else self._try(identity_distance, self.reference, output, f, reference=ref)
-                for f, ref in zip(self.faces, self._embeddings, strict=True)]
-
-    @staticmethod
-    def _try(fn: Any, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except Exception as exc:  # a measurement must not sink the run
-            logger.info("identity distance not measured: %s", exc)
-            return None
 
 
 def _warp_style_face(style: Image.Image, target: Face, size: tuple[int, int], detector: FaceDetector) -> Image.Image:
@@ -167,11 +148,13 @@ class _FaceMasks:
 def _spatial(
     masks: _FaceMasks, pcfg: PortraitConfig, paint: float, boost: float = 1.0,
     background: Stylizer | None = None, gain: tuple[torch.Tensor, torch.Tensor, float, float] | None = None,
+    style_boost: float = 1.0,
 ) -> SpatialControl:
     """Content weights and style regions for a face paint of ``paint``; ``boost``
-    multiplies the content on the face (extra rounds once the paint is 0)."""
+    multiplies the content on the face (extra rounds once the paint is 0),
+    ``style_boost`` the style on it (the identity budget left unspent)."""
     skin, face_style, parts = pcfg.weights(paint)
-    skin, parts = skin * boost, parts * boost
+    skin, parts, face_style = skin * boost, parts * boost, face_style * style_boost
     mask = masks.face
     content_map = 1.0 + (skin - 1.0) * mask + (parts - skin) * masks.parts
     if background is not None:
@@ -203,15 +186,20 @@ def _worst(ids: Sequence[float | None]) -> float | None:
     return max(known) if known else None
 
 
+_SLACK = 1.35  # identity spent before the last scale, in budgets, below which the face takes more style
+
+
 class _BudgetSchedule:
     """Before the last scale, measure the identity the coarse scales have spent (on
-    the image the last scale starts from) and lower the face paint when it is already
-    far over the budget: the last scale then holds the features harder. dlib only
-    measures here; it is never part of the objective."""
+    the image the last scale starts from): far over the budget, lower the face paint
+    (the last scale then holds the features harder); well under it, at full paint,
+    raise the style on the face (up to ``face_style_boost``x), so the budget is spent
+    on painting. dlib only measures here; it is never part of the objective."""
 
     def __init__(self, pcfg: PortraitConfig, photo: Image.Image, faces: Sequence[Face], spatial_for: Any) -> None:
         self.pcfg, self.photo, self.faces, self.spatial_for = pcfg, photo, list(faces), spatial_for
         self.paint = pcfg.face_paint
+        self.style_boost = 1.0
         self.measured: float | None = None
         self.coarse_size: tuple[int, int] | None = None  # (W, H) of the scale before the last
 
@@ -225,7 +213,7 @@ class _BudgetSchedule:
         # blurred the same way, or the blur alone would count as lost identity
         size = (image.shape[-1], image.shape[-2])
         reference = self.photo.resize(self.coarse_size, Image.Resampling.BOX).resize(size, Image.Resampling.BICUBIC)
-        self.measured = _worst(_IdentityMeter(reference, self.faces)(tensor_to_pil(image)))
+        self.measured = _worst(IdentityMeter(reference, self.faces)(tensor_to_pil(image)))
         if self.measured is None:
             return None
         # measured here, the distance ran 1.2-1.6x the final one (obama*, biden2 x the_scream
@@ -236,7 +224,13 @@ class _BudgetSchedule:
             self.paint = max(0.0, self.paint * (1.0 - min(1.0, (spent - 1.6) / 0.8)))
             logger.info("identity distance %.3f before the last scale (budget %.2f): face paint %.2f",
                         self.measured, budget, self.paint)
-        return self.spatial_for(self.paint, 1.0)
+        elif spent < _SLACK and self.paint == 1.0:
+            # the final distance ran 0.4-0.7x this one: well under the budget, so the
+            # face may take more style than the rest (a face is smoother than a painting)
+            self.style_boost = min(self.pcfg.face_style_boost, 1.0 + (_SLACK - spent) / 0.35)
+            logger.info("identity distance %.3f before the last scale (budget %.2f): face style x%.2f",
+                        self.measured, budget, self.style_boost)
+        return self.spatial_for(self.paint, 1.0, self.style_boost)
 
 
 def _face_pass(
@@ -286,13 +280,13 @@ def _plain(
     reference = image.resize(result.image.size, Image.Resampling.LANCZOS)
     found = faces if faces else (detector(image) if pcfg.face_aware is False else [])
     faces_final = [f.moved(result.image.width / image.width, result.image.height / image.height) for f in found]
-    ids = _IdentityMeter(reference, faces_final)(result.image)
+    ids = IdentityMeter(reference, faces_final)(result.image)
     return PortraitResult(result, faces_final, ids, False, notes)
 
 
 def _within_budget(
     stylizer: Stylizer, image: Image.Image, result: StylizeResult, ids: list[float | None],
-    measure: _IdentityMeter, pcfg: PortraitConfig, paint: float, spatial_for: Any, callback: Callback | None,
+    measure: IdentityMeter, pcfg: PortraitConfig, paint: float, spatial_for: Any, callback: Callback | None,
 ) -> tuple[StylizeResult, list[float | None], float, float, bool, str]:
     """While a face is over the budget: optimise on from the result, each round with
     half a step less paint and half the last scale's iterations (at 0 paint: twice
@@ -366,11 +360,11 @@ def stylize_portrait(
         warped = _warp_style_face(stylizer.style_images[0], faces_out[0], (w, h), detector)
         gain = (pil_to_tensor(warped, stylizer.device), masks.face, 0.7, 5.0)
 
-    def spatial_for(paint: float, boost: float) -> SpatialControl:
-        return _spatial(masks, pcfg, paint, boost, background, gain)
+    def spatial_for(paint: float, boost: float, style_boost: float = 1.0) -> SpatialControl:
+        return _spatial(masks, pcfg, paint, boost, background, gain, style_boost)
 
     photo = image.resize((w, h), Image.Resampling.LANCZOS)
-    measure = _IdentityMeter(photo, faces_out)
+    measure = IdentityMeter(photo, faces_out)
     schedule = _BudgetSchedule(pcfg, photo, faces_out, spatial_for)
     result = stylizer.stylize(image, callback=callback, spatial=spatial_for(pcfg.face_paint, 1.0), schedule=schedule)
     paint, boost = schedule.paint, 1.0
@@ -387,4 +381,5 @@ def stylize_portrait(
         notes.append(msg)
         logger.info("%s", msg)
     parts_weight = pcfg.weights(paint)[2] * boost
-    return PortraitResult(result, faces_out, ids, True, notes, reached, parts_weight, paint, schedule.measured)
+    return PortraitResult(result, faces_out, ids, True, notes, reached, parts_weight, paint, schedule.measured,
+                          schedule.style_boost)
