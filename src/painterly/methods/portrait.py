@@ -235,10 +235,11 @@ class _BudgetSchedule:
 
 def _face_pass(
     stylizer: Stylizer, content: Image.Image, result: StylizeResult, faces_out: Sequence[Face], pcfg: PortraitConfig,
-    paint: float,
+    paint: float, style_boost: float,
 ) -> int:
     """Re-stylise the regions around small faces (every face with ``face_pass=True``)
-    at a higher resolution, face-aware, and blend them in; returns how many."""
+    at a higher resolution, face-aware (with the last scale's face paint and style), and
+    blend them in; returns how many."""
 
     def restyle(crop: torch.Tensor, face: Face) -> torch.Tensor:
         config = stylizer.config.replace(size=max(crop.shape[-2:]))
@@ -247,7 +248,7 @@ def _face_pass(
             config, init = config.replace(iterations=pcfg.face_pass_iterations), crop
         sub = Stylizer(stylizer.style_images, config, backbone=stylizer.backbone)
         masks = _FaceMasks.of([face], crop.shape[-2], crop.shape[-1], stylizer.device)
-        return sub.stylize(crop, spatial=_spatial(masks, pcfg, paint), init=init).tensor
+        return sub.stylize(crop, spatial=_spatial(masks, pcfg, paint, style_boost=style_boost), init=init).tensor
 
     face_pass = FacePass(PORTRAIT_FACE_PASS.replace(below=pcfg.face_pass_below), device=stylizer.device)
     source = pil_to_tensor(content)
@@ -371,7 +372,7 @@ def stylize_portrait(
     do_pass = pcfg.face_pass if pcfg.face_pass is not None else any(
         fo.width < pcfg.face_pass_below for fo in faces_out)
     if do_pass and not result.interrupted:
-        passed = _face_pass(stylizer, image, result, faces_out, pcfg, paint)
+        passed = _face_pass(stylizer, image, result, faces_out, pcfg, paint, schedule.style_boost)
         notes.append(f"face pass: re-stylised {passed} face region(s) at a higher resolution")
     ids = measure(result.image)
     reached = None
