@@ -159,7 +159,7 @@ def test_cli_portrait_bad_input(tiny_images, tmp_path: Path, capsys) -> None:
     content, style = tiny_images
     for extra in (["--face-content-weight", "-2"], ["--keep-identity", "0"], ["--background-style", "nope.jpg"],
                   ["--identity-budget", "0"], ["--identity-budget", "nan"], ["--identity-budget", "-1"],
-                  ["--face-paint", "2"], ["--preset", "watercolour"]):
+                  ["--face-paint", "2"], ["--face-style-boost", "0.5"], ["--preset", "watercolour"]):
         code = main(["stylize", str(content), "-s", str(style), "-o", str(tmp_path / "o.png"), "-q", *extra])
         err = capsys.readouterr().err
         assert code == 2 and len(err.strip().splitlines()) == 1, (extra, err)

@@ -114,6 +114,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                    help="style strength on the face at --face-paint 0" + _d("face_style_weight"))
     f.add_argument("--face-parts-weight", type=number,
                    help="content weight multiplier on eyes, brows, nose and mouth" + _d("face_parts_weight"))
+    f.add_argument("--face-style-boost", type=number, metavar="X",
+                   help="the most extra style the face takes when the identity budget is far from spent before "
+                        "the last scale; 1 = off" + _d("face_style_boost"))
     f.add_argument("--background-style-weight", type=number,
                    help="style strength off the face" + _d("background_style_weight"))
     f.add_argument("--background-style", help="a different style image for the background")
