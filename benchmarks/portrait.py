@@ -88,9 +88,14 @@ def main() -> None:
     p.add_argument("--no-detection-timing", action="store_true")
     p.add_argument("--compose", metavar="DIR", help="no runs: compose --sheet from a --save-dir of an earlier run, "
                    "for the --pairs given (photo:style,...), with the faces zoomed in")
+    p.add_argument("--controls", metavar="DIR", help="no runs: from a --save-dir and --json of an earlier run, "
+                   "each face crop's ratio next to that of face-free crops of the same size in the same output")
     p.add_argument("--pairs", default="obama.jpg:starry_night,biden2.jpg:the_scream,obama2.jpg:frida_kahlo,"
                                       "two_people.jpg:woman_in_peasant_dress_cropped")
     args = p.parse_args()
+    if args.controls:
+        _controls(Path(args.controls), args.json)
+        return
     if args.compose:
         _compose(Path(args.compose), args.pairs.split(","), args.sheet or "docs/portraits.png")
         return
@@ -200,6 +205,65 @@ def _summary(rows: list[dict], target: float) -> None:
             t = [r["seconds"] / base[k]["seconds"] for r in rs if (k := (r["photo"], r["style"], r["face"])) in base]
             line += f"; time vs old: median {statistics.median(t):.2f}x, total {sum(r['seconds'] for r in rs):.0f} s"
         print(line)
+
+
+def control_ratio(judge: object, out: torch.Tensor, boxes: list, style_r: torch.Tensor, whole: float,
+                  margin: float = 0.65) -> float | None:
+    """The same measure on crops *without* a face: square windows of the face crop's
+    side (stride half a side) that overlap no face's crop, mean distance / whole. What
+    a crop of that size scores here whatever is in it; None when no window fits."""
+    h, w = out.shape[-2:]
+    crops = []
+    for x0, y0, x1, y1 in boxes:
+        half = margin * max(x1 - x0, y1 - y0)
+        cx, cy = (x0 + x1) / 2, (y0 + y1) / 2
+        crops.append((cx - half, cy - half, cx + half, cy + half))
+    side = max(8, round(crops[0][2] - crops[0][0]))
+    if side >= min(h, w):
+        return None
+    dists = []
+    for top in range(0, h - side + 1, max(1, side // 2)):
+        for left in range(0, w - side + 1, max(1, side // 2)):
+            if any(left < c[2] and left + side > c[0] and top < c[3] and top + side > c[1] for c in crops):
+                continue
+            dists.append(judge.style_distance(out[..., top : top + side, left : left + side], style_r))  # type: ignore[attr-defined]
+    return statistics.mean(dists) / whole if dists else None
+
+
+def _controls(folder: Path, rows_file: str) -> None:
+    """Face ratio next to the size-controlled ratio, from an earlier run's --save-dir and --json."""
+    from _judge import MobileNetV2Judge
+    from painterly.faces.detection import FaceDetector
+    from painterly.image import load_image, pil_to_tensor
+
+    judge, detector = MobileNetV2Judge(), FaceDetector()
+    rows = json.loads(Path(rows_file).read_text())
+    faces_of: dict[str, list] = {}
+    out_rows: dict[str, list[tuple[float, float]]] = {}
+    print(f"{'photo':24s} {'style':32s} {'mode':6s} {'face':>6s} {'ctrl':>6s} {'face/ctrl':>9s}")
+    for r in rows:
+        if r["face"] != 0:
+            continue
+        photo = load_image(DATA / "faces" / r["photo"])
+        faces_of.setdefault(r["photo"], [f.box for f in detector(photo)])
+        out = pil_to_tensor(load_image(folder / f"{Path(r['photo']).stem}_{r['style']}_{r['mode']}.png"))
+        s = out.shape[-1] / photo.width
+        boxes = [tuple(v * s for v in b) for b in faces_of[r["photo"]]]
+        style_t = pil_to_tensor(load_image(DATA / "styles" / f"{r['style']}.jpg"))
+        style_r = F.interpolate(style_t, scale_factor=max(out.shape[-2:]) / max(style_t.shape[-2:]), mode="area")
+        ctrl = control_ratio(judge, out, boxes, style_r, r["whole"])
+        if ctrl is None:
+            continue
+        out_rows.setdefault(r["mode"], []).append((r["ratio"], ctrl))
+        print(f"{r['photo']:24s} {r['style']:32s} {r['mode']:6s} {r['ratio']:6.3f} {ctrl:6.3f} "
+              f"{r['ratio'] / ctrl:9.3f}", flush=True)
+    print()
+    for mode, pairs in out_rows.items():
+        rel = [a / b for a, b in pairs]
+        print(f"{mode:6s} faces {len(pairs):3d}: face/whole median {statistics.median(a for a, _ in pairs):.3f}; "
+              f"face-free crops of the same size /whole median {statistics.median(b for _, b in pairs):.3f}; "
+              f"face / face-free crops median {statistics.median(rel):.3f} worst {max(rel):.3f} "
+              f"({sum(x > 1.2 for x in rel)} over 1.2)")
 
 
 def _compose(folder: Path, pairs: list[str], path: str) -> None:
