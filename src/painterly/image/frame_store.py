@@ -15,6 +15,7 @@ import json
 import logging
 import os
 import shutil
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -64,6 +65,8 @@ class FrameStore:
         self.folder.mkdir(parents=True, exist_ok=True)
         write_json(record, settings)
         self.resumed = 0  # frames taken from an earlier run
+        self._writer: ThreadPoolExecutor | None = None
+        self._pending: list[Future[None]] = []
 
     def _path(self, n: int) -> Path:
         return self.folder / f"frame_{n:06d}.png"
@@ -76,8 +79,27 @@ class FrameStore:
         return np.asarray(Image.open(path).convert("RGB"))
 
     def put(self, n: int, frame: np.ndarray) -> None:
-        with atomic_path(self._path(n)) as tmp:
+        """Keep frame ``n``; written on a worker thread (PNG encoding releases the GIL),
+        so the next frame's work goes on meanwhile. :meth:`wait` for the writes."""
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="painterly-frames")
+        self._pending.append(self._writer.submit(self._write, self._path(n), frame.copy()))
+        if len(self._pending) > 8:  # at most a few frames in memory
+            self._pending.pop(0).result()
+
+    @staticmethod
+    def _write(path: Path, frame: np.ndarray) -> None:
+        with atomic_path(path) as tmp:
             Image.fromarray(frame).save(tmp, format="PNG", compress_level=1)
 
+    def wait(self) -> None:
+        """Every frame put so far is on disk (after Ctrl-C too: a rerun finds them)."""
+        while self._pending:
+            self._pending.pop(0).result()
+
     def close(self) -> None:
+        """The video is written: the frames are not needed any more."""
+        self.wait()
+        if self._writer is not None:
+            self._writer.shutdown()
         shutil.rmtree(self.folder, ignore_errors=True)

@@ -153,6 +153,7 @@ def stylize_video_gatys(
     try:
         path = write_video(dst_p, frames(), fps=info.fps, audio_from=src_p)
     except KeyboardInterrupt:
+        store.wait()
         logger.info("interrupted after frame %d: the frames done are kept in %s; run the same command again to "
                     "go on from there", done, store.folder)
         raise

@@ -179,6 +179,7 @@ def stylize_video(
         path = write_video(dst_p, frames(), fps=info.fps, audio_from=src_p, on_frame=on_frame)
     except KeyboardInterrupt:
         if store is not None:
+            store.wait()
             logger.info("interrupted: the frames done are kept in %s; run the same command again to go on from "
                         "there", store.folder)
         raise
