@@ -186,7 +186,10 @@ def _worst(ids: Sequence[float | None]) -> float | None:
     return max(known) if known else None
 
 
-_SLACK = 1.35  # identity spent before the last scale, in budgets, below which the face takes more style
+# identity spent before the last scale, in budgets, below which the face takes more style:
+# the final distance ran 0.2-0.9x that measurement when a face pass follows (it restores the
+# features), 0.8-1.1x without one (biden2's 186 px face at 512 px; any face at 4096 px)
+_SLACK, _SLACK_NO_PASS = 1.35, 0.95
 
 
 class _BudgetSchedule:
@@ -199,6 +202,8 @@ class _BudgetSchedule:
     def __init__(self, pcfg: PortraitConfig, photo: Image.Image, faces: Sequence[Face], spatial_for: Any) -> None:
         self.pcfg, self.photo, self.faces, self.spatial_for = pcfg, photo, list(faces), spatial_for
         self.paint = pcfg.face_paint
+        self.face_pass_follows = pcfg.face_pass if pcfg.face_pass is not None else any(
+            f.width < pcfg.face_pass_below for f in faces)
         self.style_boost = 1.0
         self.measured: float | None = None
         self.coarse_size: tuple[int, int] | None = None  # (W, H) of the scale before the last
@@ -224,10 +229,10 @@ class _BudgetSchedule:
             self.paint = max(0.0, self.paint * (1.0 - min(1.0, (spent - 1.6) / 0.8)))
             logger.info("identity distance %.3f before the last scale (budget %.2f): face paint %.2f",
                         self.measured, budget, self.paint)
-        elif spent < _SLACK and self.paint == 1.0:
-            # the final distance ran 0.4-0.7x this one: well under the budget, so the
-            # face may take more style than the rest (a face is smoother than a painting)
-            self.style_boost = min(self.pcfg.face_style_boost, 1.0 + (_SLACK - spent) / 0.35)
+        elif spent < (slack := _SLACK if self.face_pass_follows else _SLACK_NO_PASS) and self.paint == 1.0:
+            # well under the budget: the face may take more style than the rest (a face
+            # is smoother than a painting)
+            self.style_boost = min(self.pcfg.face_style_boost, 1.0 + (slack - spent) / 0.35)
             logger.info("identity distance %.3f before the last scale (budget %.2f): face style x%.2f",
                         self.measured, budget, self.style_boost)
         return self.spatial_for(self.paint, 1.0, self.style_boost)
@@ -369,9 +374,7 @@ def stylize_portrait(
     schedule = _BudgetSchedule(pcfg, photo, faces_out, spatial_for)
     result = stylizer.stylize(image, callback=callback, spatial=spatial_for(pcfg.face_paint, 1.0), schedule=schedule)
     paint, boost = schedule.paint, 1.0
-    do_pass = pcfg.face_pass if pcfg.face_pass is not None else any(
-        fo.width < pcfg.face_pass_below for fo in faces_out)
-    if do_pass and not result.interrupted:
+    if schedule.face_pass_follows and not result.interrupted:
         passed = _face_pass(stylizer, image, result, faces_out, pcfg, paint, schedule.style_boost)
         notes.append(f"face pass: re-stylised {passed} face region(s) at a higher resolution")
     ids = measure(result.image)
