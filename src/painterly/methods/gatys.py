@@ -42,7 +42,7 @@ from painterly.losses import Objective, SpatialControl
 from painterly.methods.config import GatysConfig
 from painterly.methods.criterion import StyleCriterion
 from painterly.methods.optimize import optimize
-from painterly.methods.tiles import MemoryModel, optimize_tiled, overlap_for, plan_tiles, tile_side_for
+from painterly.methods.tiles import MemoryModel, optimize_tiled, overlap_for, plan_tiles, tile_side_for, tiled_terms
 
 __all__ = ["ScalePlan", "SpatialSchedule", "StylizeResult", "Stylizer", "TemporalTerm", "stylize"]
 
@@ -257,7 +257,10 @@ class Stylizer(StyleCriterion):
                 best = image.detach().clone()
                 if schedule is not None:
                     spatial = schedule(si, len(plans), image) or spatial
-                objective, objective_size = self.objective(content_s, spatial), (sh, sw)
+                # a tiled scale never builds the whole image's objective (its content
+                # features alone are the memory the tiles exist to avoid)
+                objective, objective_size = (self.objective(content_s, spatial), (sh, sw)) if sp.tile is None \
+                    else (None, None)
                 loss: Any = objective
                 if temporal is not None and (sh, sw) == (h, w):
                     for term in [temporal] if isinstance(temporal, TemporalTerm) else temporal:
@@ -293,12 +296,16 @@ class Stylizer(StyleCriterion):
         assert image is not None
         if image.shape[-2:] != (h, w):
             image = F.interpolate(image, size=(h, w), mode="bicubic", align_corners=False).clamp(0, 1)
-        if objective is None or objective_size != (h, w):  # interrupted before the final scale
-            objective = self.objective(prepared_full, spatial)
-        with torch.no_grad():
-            _total, terms = objective(image)
-            final = {k: float(v) for k, v in terms.items()}
-            final["total"] = float(_total)
+        if (final_plan := plans[-1]).tile is not None:  # the final terms tile by tile too
+            final = tiled_terms(image, prepared_full, self._tile_objective(spatial, final_plan.size), final_plan.size,
+                                final_plan.tile)
+        else:
+            if objective is None or objective_size != (h, w):  # interrupted before the final scale
+                objective = self.objective(prepared_full, spatial)
+            with torch.no_grad():
+                _total, terms = objective(image)
+                final = {k: float(v) for k, v in terms.items()}
+                final["total"] = float(_total)
         out = self._finish(image, full)
         return StylizeResult(
             image=tensor_to_pil(out), tensor=out.cpu(), losses=final, history=history, config=cfg,
@@ -309,15 +316,20 @@ class Stylizer(StyleCriterion):
                on_step: Callable[[torch.Tensor, dict[str, float]], None]) -> torch.Tensor:
         """One scale in overlapping tiles; style targets of the whole image's long side."""
         assert sp.tile is not None
-        long_side = max(sp.size)
-
-        def objective_for(content_tile: torch.Tensor, where: tuple[slice, slice]) -> Any:
-            return self.criterion(long_side, content=content_tile, spatial=_crop_spatial(spatial, sp.size, where))
 
         def run(x: torch.Tensor, objective: Any, n: int) -> torch.Tensor:
             return optimize(x, objective, n, self.config, on_step)[0]
 
-        return optimize_tiled(image, content, objective_for, sp.iterations, sp.tile, overlap_for(sp.tile), _PASSES, run)
+        return optimize_tiled(image, content, self._tile_objective(spatial, sp.size), sp.iterations, sp.tile,
+                              overlap_for(sp.tile), _PASSES, run)
+
+    def _tile_objective(self, spatial: SpatialControl | None, size: tuple[int, int]) -> Callable[..., Any]:
+        """(content tile, (rows, cols)) -> that tile's objective, with the whole image's style targets."""
+
+        def objective_for(content_tile: torch.Tensor, where: tuple[slice, slice]) -> Any:
+            return self.criterion(max(size), content=content_tile, spatial=_crop_spatial(spatial, size, where))
+
+        return objective_for
 
     def _init_image(self, content: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
         cfg = self.config

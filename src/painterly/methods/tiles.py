@@ -21,8 +21,19 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["MAX_SIDE", "MemoryModel", "Tile", "optimize_tiled", "overlap_for", "pass_shift", "plan_tiles", "ramp",
-           "seam_lines", "tile_side_for"]
+__all__ = [
+    "MAX_SIDE",
+    "MemoryModel",
+    "Tile",
+    "optimize_tiled",
+    "overlap_for",
+    "pass_shift",
+    "plan_tiles",
+    "ramp",
+    "seam_lines",
+    "tile_side_for",
+    "tiled_terms",
+]
 
 MAX_SIDE = 16384  # sizes past this are refused
 
@@ -182,3 +193,22 @@ def seam_lines(height: int, width: int, tile: int, overlap: int, passes: int) ->
             rows |= {v for v in (t.y0, t.y1) if 0 < v < height}
             cols |= {v for v in (t.x0, t.x1) if 0 < v < width}
     return rows, cols
+
+
+def tiled_terms(image: Any, content: Any, objective_for: Callable[[Any, tuple[slice, slice]], Any],
+                size: tuple[int, int], tile: int) -> dict[str, float]:
+    """The loss terms of a tiled scale's result: each term's mean over a grid of tiles
+    without overlap, weighted by area (the style term from each tile's own statistics:
+    close to, not equal to, the whole image's, which would need it all in memory)."""
+    import torch
+
+    height, width = size
+    sums: dict[str, float] = {}
+    with torch.no_grad():
+        for t in plan_tiles(height, width, tile, 0):
+            where = (slice(t.y0, t.y1), slice(t.x0, t.x1))
+            total, terms = objective_for(content[..., where[0], where[1]], where)(image[..., where[0], where[1]])
+            share = (t.y1 - t.y0) * (t.x1 - t.x0) / (height * width)
+            for k, v in {**terms, "total": total}.items():
+                sums[k] = sums.get(k, 0.0) + share * float(v)
+    return sums
