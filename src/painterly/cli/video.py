@@ -50,9 +50,11 @@ def _run_settings(args: argparse.Namespace) -> dict[str, Any]:
     """What a video's frames depend on (a rerun with the same takes the frames kept);
     style and model files by content."""
     from painterly.image.frame_store import file_digest
+    from painterly.version import __version__
 
     skip = {"output", "inputs", "func", "command", "contact_sheet", "batch_size", "engine"}
     settings: dict[str, Any] = {k: v for k, v in vars(args).items() if k not in skip and not callable(v)}
+    settings["painterly"] = __version__  # bundled models are named, not read: their version says what they are
     for key in ("style", "model", "adain_model", "wct_model", "mask"):
         paths = settings.get(key)
         for p in paths if isinstance(paths, list) else [paths]:
