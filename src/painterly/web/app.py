@@ -26,7 +26,7 @@ from fastapi.responses import FileResponse, HTMLResponse, JSONResponse, Response
 from fastapi_offline import FastAPIOffline
 from PIL import Image
 
-from painterly.errors import ConfigError, PainterlyError
+from painterly.errors import ConfigError
 from painterly.image.color import check_original_colors
 from painterly.methods.config import GatysConfig
 from painterly.methods.feedforward.common import FastOptions
@@ -37,7 +37,7 @@ from painterly.web.jobs import Job, JobManager, QueueFullError
 from painterly.web.runner import PORTRAIT_OPTIONS, PRESETS, job_runner
 from painterly.web.security import RateLimiter, install
 from painterly.web.settings import ServerSettings
-from painterly.web.uploads import read_image, read_upload, style_source
+from painterly.web.uploads import read_image, read_upload, run_exclusive, style_source
 
 __all__ = ["ServerSettings", "create_app"]
 
@@ -319,12 +319,7 @@ def _fast_routes(app: FastAPI, settings: ServerSettings) -> None:
             out.save(buf, format="PNG")
             return buf.getvalue()
 
-        async with fast_lock:
-            try:
-                data = await asyncio.to_thread(work)
-            except PainterlyError as exc:
-                raise HTTPException(400, str(exc)) from None
-        return Response(data, media_type="image/png")
+        return Response(await run_exclusive(fast_lock, work), media_type="image/png")
 
 
 def _face_routes(app: FastAPI, settings: ServerSettings) -> None:

@@ -1,17 +1,21 @@
 """Reading uploads: images validated within the server's limits, and the style a fast
-request names (an uploaded image or a built-in). Every route that takes files uses these."""
+request names (an uploaded image or a built-in). Every route that takes files uses these,
+and the fast routes run their work through :func:`run_exclusive`."""
 
 from __future__ import annotations
 
+import asyncio
 import io
+from collections.abc import Callable
 
 from fastapi import HTTPException, UploadFile
 from PIL import Image, UnidentifiedImageError
 
+from painterly.errors import PainterlyError
 from painterly.styles import BUILTIN_STYLES, builtin_style_path
 from painterly.web.settings import ServerSettings
 
-__all__ = ["read_image", "read_upload", "style_source"]
+__all__ = ["read_image", "read_upload", "run_exclusive", "style_source"]
 
 
 def read_image(data: bytes, what: str, settings: ServerSettings) -> Image.Image:
@@ -63,3 +67,13 @@ async def style_source(
             raise HTTPException(400, f"unknown style_name {name!r}; see /api/styles")
         return str(builtin_style_path(name))
     return None
+
+
+async def run_exclusive(lock: asyncio.Lock, work: Callable[[], bytes]) -> bytes:
+    """``work()`` on a worker thread, one at a time under ``lock``; a painterly error
+    (bad input found while working) answers 400 with its one line."""
+    async with lock:
+        try:
+            return await asyncio.to_thread(work)
+        except PainterlyError as exc:
+            raise HTTPException(400, str(exc)) from None

@@ -14,9 +14,10 @@ from fastapi.responses import Response
 
 from painterly.errors import PainterlyError
 from painterly.web.settings import ServerSettings
-from painterly.web.uploads import read_upload, style_source
+from painterly.web.uploads import read_upload, run_exclusive, style_source
 
 __all__ = ["add_video_routes"]
+
 
 def add_video_routes(app: FastAPI, settings: ServerSettings, lock: asyncio.Lock) -> None:
     @app.post("/api/fast/video", response_class=Response, responses={200: {"content": {"video/mp4": {}}}})
@@ -64,11 +65,7 @@ def add_video_routes(app: FastAPI, settings: ServerSettings, lock: asyncio.Lock)
                 _stylize_clip(src, dst, model, style_img, size, face_pass, temporal, settings.device)
                 return dst.read_bytes()
 
-            async with lock:
-                try:
-                    body = await asyncio.to_thread(work)
-                except PainterlyError as exc:
-                    raise HTTPException(400, str(exc)) from None
+            body = await run_exclusive(lock, work)
         return Response(body, media_type="video/mp4")
 
 
