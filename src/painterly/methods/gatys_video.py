@@ -106,8 +106,6 @@ def stylize_video_gatys(
 
     def frames() -> Iterator[np.ndarray]:
         nonlocal first_seconds, done
-        prev_grey: np.ndarray | None = None
-        prev_out: np.ndarray | None = None
         history: collections.deque[tuple[np.ndarray, np.ndarray]] = collections.deque(maxlen=offsets[-1])
         for n, frame in enumerate(read_frames(src_p), start=1):
             img = Image.fromarray(frame).resize((w, h), Image.Resampling.LANCZOS)
@@ -115,13 +113,13 @@ def stylize_video_gatys(
             spatial = spatial_for(np.asarray(img))  # every frame, done or not: the tracks stay continuous
             arr = store.get(n)
             if arr is not None:  # done by an earlier run
-                prev_grey, prev_out, done = g, arr.astype(np.float32) / 255.0, n
-                history.append((prev_grey, prev_out))
+                done = n
+                history.append((g, arr.astype(np.float32) / 255.0))
                 notify(callback, ItemEvent(step=n, total_steps=info.n_frames or 0,
                                            elapsed=time.perf_counter() - start, item=f"frame {n}", unit="frame"))
                 yield arr
                 continue
-            if prev_grey is None or prev_out is None:
+            if not history:  # the first frame: a full run
                 result = stylizer.stylize(img, spatial=spatial)
                 first_seconds = time.perf_counter() - start
             else:
@@ -144,7 +142,7 @@ def stylize_video_gatys(
                 result = later.stylize(img, init=to_t(np.clip(init, 0, 1)), temporal=terms, spatial=spatial)
             store.put(n, np.asarray(result.image))
             out = np.asarray(result.image, dtype=np.float32) / 255.0
-            prev_grey, prev_out, done = g, out, n
+            done = n
             history.append((g, out))
             notify(callback, ItemEvent(step=n, total_steps=info.n_frames or 0, elapsed=time.perf_counter() - start,
                                        item=f"frame {n}", unit="frame"))
