@@ -128,3 +128,56 @@ def test_a_missing_engine_is_one_line(tiny_images, tmp_path: Path) -> None:
     assert "RC 2 0" in res.stdout, res.stderr[-2000:]
     assert "'painterly stylize' here needs torch: pip install torch" in res.stderr and "Traceback" not in res.stderr
     assert (tmp_path / "b.png").exists() and not (tmp_path / "a.png").exists()
+
+
+def test_fast_video_on_onnxruntime_imports_no_torch_and_matches_torch(shared_data: Path, tmp_path: Path) -> None:
+    """A video on the light path: the network and the tracked face pass on onnxruntime,
+    no torch, the same frames as the torch pipeline (within the face pass's own effect)."""
+    pytest.importorskip("onnxruntime")
+    import imageio_ffmpeg
+
+    from painterly.image.video import read_frames
+
+    clip = tmp_path / "clip.mp4"  # 12 frames of a small face in a moving car
+    subprocess.run([imageio_ffmpeg.get_ffmpeg_exe(), "-y", "-loglevel", "error", "-i",
+                    str(shared_data / "video" / "carphone.mp4"), "-frames:v", "12", "-c:v", "libx264", "-qp", "0",
+                    str(clip)], check=True)
+    out = tmp_path / "light.mp4"
+    rc, modules, err = _modules_after(["fast", str(clip), "--size", "240", "-o", str(out)])
+    assert rc == 0, err
+    assert "onnxruntime" in modules and "torch" not in modules and "(onnxruntime)" in err
+    assert "identity over the clip (2 sampled frames with faces)" in err
+    frames = {}
+    for runtime, fp in (("torch", "--face-pass"), ("torch", "--no-face-pass")):
+        path = tmp_path / f"{runtime}{fp}.mp4"
+        assert main(["fast", str(clip), "--size", "240", "--runtime", runtime, fp, "-o", str(path)]) == 0
+        frames[runtime, fp] = np.stack(list(read_frames(path))).astype(int)
+    light = np.stack(list(read_frames(out))).astype(int)
+    assert light.shape == frames["torch", "--face-pass"].shape and light.shape[0] == 12
+    changed = np.abs(frames["torch", "--face-pass"] - frames["torch", "--no-face-pass"]).mean()
+    gap = np.abs(light - frames["torch", "--face-pass"]).mean()
+    # the face pass does something, and nearly the same thing (a box a pixel off moves the crop's strokes: 1.3
+    # against a change of 5.8 on carphone; the networks alone differ by 0.03)
+    assert changed > 0.3 and gap < changed / 3, (changed, gap)
+
+
+def test_fast_stylizer_on_its_onnx_copy_keeps_the_torch_extras(shared_data: Path) -> None:
+    """FastStylizer(onnx=...) runs only the network on onnxruntime: the pixels of the
+    torch network, and masks / original colours still apply (a video with them uses it)."""
+    pytest.importorskip("onnxruntime")
+    import torch
+
+    from painterly.image import load_image, pil_to_tensor, resize_long_side
+    from painterly.methods.feedforward import FastStylizer
+    from painterly.methods.feedforward.onnx_runtime import onnx_model_for
+
+    x = pil_to_tensor(resize_long_side(load_image(shared_data / "faces" / "obama-240p.jpg"), 96))
+    plain = FastStylizer("starry_night", device="cpu")
+    light = FastStylizer("starry_night", device="cpu", onnx=onnx_model_for("starry_night"))
+    assert light.onnx is not None and plain.onnx is None
+    assert (light.stylize_tensor(x) - plain.stylize_tensor(x)).abs().max() < 2 / 255
+    mask = torch.zeros(1, 1, *x.shape[-2:])
+    mask[..., :, : x.shape[-1] // 2] = 1  # style on the left half only
+    y = light.stylize_tensor(x, mask=mask, original_colors="luminance")
+    assert (y[..., x.shape[-1] // 2 + 4 :] - x[..., x.shape[-1] // 2 + 4 :]).abs().max() < 1e-5
+    assert (y - plain.stylize_tensor(x, mask=mask, original_colors="luminance")).abs().max() < 2 / 255

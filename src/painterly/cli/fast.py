@@ -73,8 +73,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     add_cut_options(p)
     p.add_argument("--device", default="auto", help="auto, cpu, cuda or mps (default: auto)")
     p.add_argument("--runtime", choices=RUNTIMES, default="auto",
-                   help="onnx: the model's ONNX copy on onnxruntime, no torch for the network (bundled models; "
-                        "images; no --original-colors/--mask); torch; auto (default): onnx where it applies")
+                   help="onnx: the model's ONNX copy on onnxruntime, images and videos, no torch (bundled "
+                        "models; a video with --original-colors/--mask runs only the network on it); torch; "
+                        "auto (default): onnx where it applies")
     p.add_argument("--export-onnx", metavar="FILE.onnx", help="export the model to ONNX (no CONTENT needed)")
     p.add_argument("--list", action="store_true", help="list the bundled models and how they were trained")
     return p
@@ -84,11 +85,14 @@ RUNTIMES = ("auto", "onnx", "torch")
 
 
 def onnx_model(args: argparse.Namespace, videos: list[str]) -> Path | None:
-    """The ONNX file to run on, when the light path applies (see ``--runtime``)."""
+    """The ONNX file to run on, when the light path applies (see ``--runtime``). A
+    video with ``--original-colors`` or ``--mask`` runs the network on it inside the
+    torch pipeline."""
     from painterly.methods.feedforward.onnx_runtime import onnx_model_for, onnxruntime_available
 
-    why_not = ("AdaIN (--style)" if args.style else "a video" if videos else
-               "--original-colors" if args.original_colors else "--mask" if args.mask else
+    why_not = ("AdaIN (--style)" if args.style else
+               "--original-colors" if args.original_colors and not videos else
+               "--mask" if args.mask and not videos else
                f"--device {args.device}" if args.device not in ("auto", "cpu") else
                "--export-onnx" if args.export_onnx else
                "onnxruntime is not installed" if not onnxruntime_available() else None)
@@ -219,9 +223,10 @@ def fast_method(args: argparse.Namespace) -> str:
     return args.method or ("wct" if args.photo else _DEFAULTS.method)
 
 
-def make_stylizer(args: argparse.Namespace, face_pass: Any) -> tuple[Any, str, str, Any]:
+def make_stylizer(args: argparse.Namespace, face_pass: Any, onnx: Path | None = None) -> tuple[Any, str, str, Any]:
     """The batch function (images, masks) -> stylised images, the output suffix, the
-    device, and the memory check (height, width[, batch])."""
+    device, and the memory check (height, width[, batch]). ``onnx``: run the per-style
+    network on this ONNX copy where the device is the CPU."""
     from painterly.image import load_image
     from painterly.methods.feedforward import AdaINStylizer, FastStylizer
     from painterly.styles import resolve_style
@@ -247,7 +252,10 @@ def make_stylizer(args: argparse.Namespace, face_pass: Any) -> tuple[Any, str, s
         return with_style, "_".join(Path(s).stem for s in styles), str(arbitrary.device), arbitrary.check_memory
     if args.style_weights is not None or args.alpha is not None:
         raise ConfigError("--style-weights and --alpha are AdaIN controls; use them with --style")
-    net = FastStylizer(args.model, device=args.device)
+    from painterly.device import resolve_device
+
+    on_cpu = resolve_device(args.device).type == "cpu"
+    net = FastStylizer(args.model, device=args.device, onnx=onnx if on_cpu else None)
 
     def with_net(x: torch.Tensor, masks: torch.Tensor | None) -> torch.Tensor:
         return net.stylize_tensor(x, original_colors=args.original_colors, mask=masks, face_pass=face_pass)
@@ -330,12 +338,16 @@ def run(args: argparse.Namespace) -> int:
         raise ConfigError("--start and --duration cut a video; the input is not one")
     use_face_pass = args.face_pass if args.face_pass is not None else (_DEFAULTS.face_pass and not args.photo)
     onnx_file = onnx_model(args, videos)
-    if onnx_file is not None:
+    if onnx_file is not None and not (args.original_colors or args.mask):  # the light path: no torch
+        if videos:
+            from painterly.cli.video import run_light_video
+
+            return run_light_video(args, videos[0], onnx_file, bool(use_face_pass), t0)
         return _run_onnx(args, onnx_file, bool(use_face_pass), t0)
     from painterly.faces.face_pass import FacePass
 
     face_pass = FacePass.fast(video=bool(videos), device=args.device) if use_face_pass else None
-    stylize, suffix, device, check = make_stylizer(args, face_pass)
+    stylize, suffix, device, check = make_stylizer(args, face_pass, onnx=onnx_file)
     mask_fn = mask_function(args.mask, device) if args.mask else None
     if videos:
         from painterly.cli.video import run_fast_video

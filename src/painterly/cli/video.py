@@ -12,7 +12,7 @@ from typing import Any
 from painterly.cli.progress import ProgressBar
 from painterly.errors import ConfigError
 
-__all__ = ["add_cut_options", "report_clip", "run_fast_video"]
+__all__ = ["add_cut_options", "report_clip", "run_fast_video", "run_light_video"]
 
 
 def add_cut_options(p: argparse.ArgumentParser) -> None:
@@ -21,28 +21,56 @@ def add_cut_options(p: argparse.ArgumentParser) -> None:
 
 
 def run_fast_video(args: argparse.Namespace, video: str, stylize: Any, mask_fn: Any, check: Any, t0: float) -> int:
+    """``painterly fast CLIP`` on torch: ``stylize`` and ``mask_fn`` from
+    :func:`painterly.cli.fast.make_stylizer` and :func:`painterly.cli.fast.mask_function`."""
+
+    def run(clip: str, bar: ProgressBar) -> Path:
+        from painterly.methods.feedforward.batch import stylize_video
+
+        return stylize_video(stylize, clip, Path(args.output), size=args.size, batch_size=args.batch_size,
+                             mask_fn=mask_fn, callback=bar, check_size=check, temporal=_temporal(args),
+                             keep=_run_settings(args))
+
+    return _run_clip(args, video, run, t0)
+
+
+def run_light_video(args: argparse.Namespace, video: str, onnx_file: Path, face_pass: bool, t0: float) -> int:
+    """``painterly fast CLIP`` on onnxruntime, without torch: the network and the face
+    pass's MTCNN on onnxruntime, faces tracked by flow, numpy and OpenCV for the rest."""
+
+    def run(clip: str, bar: ProgressBar) -> Path:
+        from painterly.faces.light import LightFacePass
+        from painterly.methods.feedforward.onnx_runtime import OnnxStylizer
+        from painterly.methods.feedforward.video_loop import onnx_frames, stylize_frames_video
+
+        net = OnnxStylizer(onnx_file)
+        frames = onnx_frames(net, LightFacePass.fast(video=True) if face_pass else None)
+        return stylize_frames_video(frames, clip, Path(args.output), size=args.size, batch_size=args.batch_size,
+                                    callback=bar, check_size=lambda h, w, b=1: net.check_memory(h, w * b),
+                                    temporal=_temporal(args), keep=_run_settings(args))
+
+    return _run_clip(args, video, run, t0, light=True)
+
+
+def _temporal(args: argparse.Namespace) -> Any:
+    if not args.temporal:
+        return None
+    from painterly.image.flow import TemporalBlend
+
+    return TemporalBlend(args.temporal_weight)
+
+
+def _run_clip(args: argparse.Namespace, video: str, run: Any, t0: float, *, light: bool = False) -> int:
     from painterly.image.video import trimmed
-
-    with trimmed(video, args.start, args.duration) as clip:
-        return _run_clip(args, str(clip), stylize, mask_fn, check, t0)
-
-
-def _run_clip(args: argparse.Namespace, video: str, stylize: Any, mask_fn: Any, check: Any, t0: float) -> int:
-    from painterly.methods.feedforward.batch import stylize_video
 
     if len(args.inputs) != 1:
         raise ConfigError("give one video at a time (or images and folders without videos)")
-    temporal = None
-    if args.temporal:
-        from painterly.image.flow import TemporalBlend
-
-        temporal = TemporalBlend(args.temporal_weight)
-    with ProgressBar("video", unit="frame") as bar:
-        written = stylize_video(stylize, video, Path(args.output), size=args.size, batch_size=args.batch_size,
-                                mask_fn=mask_fn, callback=bar, check_size=check, temporal=temporal,
-                                keep=_run_settings(args))
-    print(f"wrote {written} ({bar.n} frames) in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
-    report_clip(video, written, args.contact_sheet)
+    with trimmed(video, args.start, args.duration) as clip:
+        with ProgressBar("video", unit="frame") as bar:
+            written = run(str(clip), bar)
+        print(f"wrote {written} ({bar.n} frames) in {time.perf_counter() - t0:.1f} s"
+              f"{' (onnxruntime)' if light else ''}", file=sys.stderr)
+        report_clip(clip, written, args.contact_sheet, light=light)
     return 0
 
 
@@ -63,16 +91,22 @@ def _run_settings(args: argparse.Namespace) -> dict[str, Any]:
     return settings
 
 
-def report_clip(src: str | Path, dst: Path, sheet: str | None, every: int = 10) -> None:
+def report_clip(src: str | Path, dst: Path, sheet: str | None, every: int = 10, *, light: bool = False) -> None:
     """After a video: identity over the clip (median, worst frame) and, with ``sheet``,
-    a contact sheet of every ``every``-th frame, input over output."""
+    a contact sheet of every ``every``-th frame, input over output. ``light``: faces
+    found by MTCNN on onnxruntime (no torch)."""
     from painterly.faces.clip import clip_identity
     from painterly.image.video import read_frames
 
     # only every ``every``-th pair is kept: a long 720p clip does not fit in memory whole
     both = enumerate(zip(read_frames(src), read_frames(dst), strict=False))
     pairs = [(t, a, b) for t, (a, b) in both if t % every == 0]
-    print(clip_identity(pairs).line(), file=sys.stderr)
+    detector = None
+    if light:
+        from painterly.faces.light import LightFaceDetector
+
+        detector = LightFaceDetector()
+    print(clip_identity(pairs, detector=detector).line(), file=sys.stderr)
     if sheet:
         from PIL import Image as PILImage
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import statistics
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from PIL import Image
@@ -35,13 +36,16 @@ class ClipIdentity:
                 f"{self.median:.3f}, worst {dist:.3f} at frame {frame + 1} (same person below 0.6)")
 
 
-def clip_identity(frames: Iterable[tuple[int, np.ndarray, np.ndarray]]) -> ClipIdentity:
+def clip_identity(frames: Iterable[tuple[int, np.ndarray, np.ndarray]], *, detector: Any = None) -> ClipIdentity:
     """``frames``: (frame index, input (H, W, 3) uint8, stylised frame, any size) for the
-    frames to measure. Faces are found on the inputs (MTCNN)."""
-    from painterly.faces.detection import shared_detector
+    frames to measure. Faces are found on the inputs by ``detector`` (PIL image -> faces;
+    default: the process-wide MTCNN on torch)."""
     from painterly.faces.identity import identity_distance
 
-    detector = shared_detector(20.0, "cpu")
+    if detector is None:
+        from painterly.faces.detection import shared_detector
+
+        detector = shared_detector(20.0, "cpu")
     result = ClipIdentity()
     for t, inp, outp in frames:
         src, out = Image.fromarray(inp), Image.fromarray(outp)

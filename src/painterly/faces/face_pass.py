@@ -18,7 +18,13 @@ import torch.nn.functional as F
 from PIL import Image
 
 from painterly.faces.detection import Face, FaceDetector, shared_detector
-from painterly.faces.face_pass_config import FAST_FACE_PASS, PORTRAIT_FACE_PASS, VIDEO_FACE_PASS, FacePassConfig
+from painterly.faces.face_pass_config import (
+    FAST_FACE_PASS,
+    PORTRAIT_FACE_PASS,
+    VIDEO_FACE_PASS,
+    VIDEO_TRACK_EVERY,
+    FacePassConfig,
+)
 from painterly.faces.masks import face_mask
 from painterly.faces.tracking import FaceTracker
 from painterly.image.io import tensor_to_pil
@@ -48,7 +54,8 @@ class FacePass:
     def fast(cls, *, video: bool, device: str | torch.device = "cpu") -> FacePass:
         """The feed-forward methods' face pass; on video the faces are tracked (detected
         every 8th frame, followed by optical flow) and zoomed less (:data:`VIDEO_FACE_PASS`)."""
-        return cls(VIDEO_FACE_PASS if video else FAST_FACE_PASS, device=device, track_every=8 if video else None)
+        return cls(VIDEO_FACE_PASS if video else FAST_FACE_PASS, device=device,
+                   track_every=VIDEO_TRACK_EVERY if video else None)
 
     def _detect_pil(self, img: Image.Image) -> list[Face]:
         if self._detector is None:

@@ -17,7 +17,7 @@ import numpy as np
 from PIL import Image
 
 from painterly.errors import PainterlyError, WeightsUnavailableError
-from painterly.faces.detection import Face, Landmarks, detect
+from painterly.faces.face import Face, Landmarks
 from painterly.image.io import ImageInput, load_image
 
 __all__ = [
@@ -90,6 +90,8 @@ def align_face(image: Image.Image, landmarks: Landmarks, size: int = CHIP_SIZE) 
 
 
 def _main_face(image: Image.Image, where: str = "") -> Face:
+    from painterly.faces.detection import detect  # torch: only when no face is given
+
     faces = detect(image)
     if not faces:
         raise NoFaceError("no face found" + where)

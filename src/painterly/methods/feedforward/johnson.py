@@ -43,6 +43,7 @@ from painterly.methods.feedforward.common import (
     sample_tiles,
 )
 from painterly.methods.feedforward.data import CropSampler, face_weight_masks, list_images, load_images
+from painterly.methods.feedforward.onnx_runtime import OnnxStylizer
 from painterly.methods.feedforward.training import (
     Trainee,
     TrainSchedule,
@@ -177,7 +178,9 @@ def train_transformer(
 
 
 class FastStylizer:
-    """A trained per-style network, ready to stylise many images.
+    """A trained per-style network, ready to stylise many images. ``onnx``: the same
+    network's ONNX copy (:func:`~painterly.methods.feedforward.onnx_runtime.onnx_model_for`),
+    run on onnxruntime on the CPU; masks, original colours and the face pass stay as they are.
 
     >>> st = FastStylizer("starry_night")  # doctest: +SKIP
     >>> st.stylize("photo.jpg").save("out.png")  # doctest: +SKIP
@@ -185,7 +188,10 @@ class FastStylizer:
 
     kind = "transformer"  # the checkpoint kind: a Johnson et al. image transformation network
 
-    def __init__(self, model: str | os.PathLike = "starry_night", *, device: str | torch.device = "auto") -> None:
+    def __init__(
+        self, model: str | os.PathLike = "starry_night", *, device: str | torch.device = "auto",
+        onnx: str | os.PathLike | None = None,
+    ) -> None:
         self.path = resolve_model(model)
         data = load_checkpoint(self.path, self.kind)
         try:
@@ -199,13 +205,23 @@ class FastStylizer:
         for p in self.net.parameters():
             p.requires_grad_(False)
         self.info = {k: data.get(k) for k in ("config", "backbone", "step", "seconds", "trained_on", "arch")}
-        self.check_memory = MemoryCheck(self._forward, [self.net], self.device)
+        self.check_memory = MemoryCheck(self._torch_forward, [self.net], self.device)
+        self.onnx: OnnxStylizer | None = None
+        if onnx is not None:  # the same network on onnxruntime (2x faster on a small CPU); torch does the rest
+            if self.device.type != "cpu":
+                raise ConfigError(f"the ONNX network runs on the CPU, not {self.device}")
+            self.onnx = OnnxStylizer(onnx)
 
     @property
     def name(self) -> str:
         return self.path.stem
 
     def _forward(self, x: torch.Tensor) -> torch.Tensor:
+        if self.onnx is not None:
+            return torch.from_numpy(self.onnx.stylize_array(x.detach().cpu().numpy()))
+        return self._torch_forward(x)
+
+    def _torch_forward(self, x: torch.Tensor) -> torch.Tensor:
         padded, (h, w) = pad_to_min_side(x)
         with torch.inference_mode():
             return self.net(padded)[..., :h, :w].clamp(0, 1)

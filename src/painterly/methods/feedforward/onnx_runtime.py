@@ -53,6 +53,8 @@ class OnnxStylizer:
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads or os.cpu_count() or 1
         opts.log_severity_level = 3
+        # no busy-waiting between runs: in a video the flow and the face pass run between them
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
             self.session: Any = ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own types for unreadable graphs
