@@ -110,6 +110,7 @@ class LightFaceDetector:
         opts = ort.SessionOptions()
         opts.intra_op_num_threads = threads or os.cpu_count() or 1
         opts.log_severity_level = 3
+        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")  # no busy-wait between runs
         self.nets = {n: ort.InferenceSession(str(MODELS / f"{n}.onnx"), opts, providers=["CPUExecutionProvider"])
                      for n in ("pnet", "rnet", "onet")}
 
