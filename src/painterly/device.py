@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import torch
 
 from painterly.errors import ConfigError
 
-__all__ = ["available_memory", "resolve_device"]
+__all__ = ["available_memory", "onnx_cpu_options", "resolve_device"]
 
 
 def resolve_device(name: str | torch.device = "auto") -> torch.device:
@@ -52,3 +52,16 @@ def available_memory(device: torch.device | None = None) -> int:
         return int(os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))
     except (ValueError, OSError, AttributeError):
         return 8 << 30
+
+
+def onnx_cpu_options(threads: int | None = None) -> Any:
+    """onnxruntime session options for the CPU: ``threads`` (default: every core), quiet,
+    and no busy-waiting between runs (spinning threads starved the optical flow, the
+    encoder and the rest of a video's work on a small machine). Needs onnxruntime."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads or os.cpu_count() or 1
+    opts.log_severity_level = 3
+    opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    return opts

@@ -11,7 +11,6 @@ each from the one before by area averaging, the same crops, thresholds and NMS);
 from __future__ import annotations
 
 import math
-import os
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,6 +18,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from painterly.device import onnx_cpu_options
 from painterly.faces.cascade import pyramid_scales
 from painterly.faces.face import Face, Landmarks
 from painterly.faces.face_pass_config import FAST_FACE_PASS, VIDEO_FACE_PASS, VIDEO_TRACK_EVERY, FacePassConfig
@@ -107,10 +107,7 @@ class LightFaceDetector:
 
         self.min_face_size, self.thresholds, self.scale_factor, self.check = (
             float(min_face_size), thresholds, scale_factor, check)
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads or os.cpu_count() or 1
-        opts.log_severity_level = 3
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")  # no busy-wait between runs
+        opts = onnx_cpu_options(threads)
         self.nets = {n: ort.InferenceSession(str(MODELS / f"{n}.onnx"), opts, providers=["CPUExecutionProvider"])
                      for n in ("pnet", "rnet", "onet")}
 

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from painterly.device import onnx_cpu_options
 from painterly.errors import ConfigError
 from painterly.methods.feedforward.bundled import MODELS_DIR, list_fast_models
 
@@ -50,13 +51,9 @@ class OnnxStylizer:
         except ImportError:
             raise ConfigError("the ONNX path needs onnxruntime: pip install 'painterly[onnx]'") from None
         self.path = Path(path)
-        opts = ort.SessionOptions()
-        opts.intra_op_num_threads = threads or os.cpu_count() or 1
-        opts.log_severity_level = 3
-        # no busy-waiting between runs: in a video the flow and the face pass run between them
-        opts.add_session_config_entry("session.intra_op.allow_spinning", "0")
         try:
-            self.session: Any = ort.InferenceSession(str(self.path), opts, providers=["CPUExecutionProvider"])
+            self.session: Any = ort.InferenceSession(str(self.path), onnx_cpu_options(threads),
+                                                     providers=["CPUExecutionProvider"])
         except Exception as exc:  # onnxruntime raises its own types for unreadable graphs
             raise ConfigError(f"{self.path}: not a usable ONNX model ({str(exc).splitlines()[0][:160]})") from None
         inputs = [i.name for i in self.session.get_inputs()]
