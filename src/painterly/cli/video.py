@@ -103,9 +103,9 @@ def report_clip(src: str | Path, dst: Path, sheet: str | None, every: int = 10, 
     pairs = [(t, a, b) for t, (a, b) in both if t % every == 0]
     detector = None
     if light:
-        from painterly.faces.light import LightFaceDetector
+        from painterly.faces.light import shared_light_detector
 
-        detector = LightFaceDetector()
+        detector = shared_light_detector()  # the face pass's, already loaded
     print(clip_identity(pairs, detector=detector).line(), file=sys.stderr)
     if sheet:
         from PIL import Image as PILImage

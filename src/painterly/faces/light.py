@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,7 @@ from painterly.faces.masks import face_mask_array
 from painterly.faces.plausible import DEFAULT_CHECK, FaceCheck, plausible_faces
 from painterly.faces.tracking import FaceTracker
 
-__all__ = ["LightFaceDetector", "LightFacePass", "area_resize", "nms_array"]
+__all__ = ["LightFaceDetector", "LightFacePass", "area_resize", "nms_array", "shared_light_detector"]
 
 MODELS = Path(__file__).resolve().parent / "mtcnn_onnx"
 
@@ -169,6 +170,14 @@ class LightFaceDetector:
         return faces
 
 
+@lru_cache(maxsize=1)
+def shared_light_detector() -> LightFaceDetector:
+    """One light MTCNN (default options) per process, as
+    :func:`painterly.faces.detection.shared_detector` for torch: the face pass and the
+    identity report of a video share its three sessions."""
+    return LightFaceDetector()
+
+
 Restyle = Callable[[np.ndarray], np.ndarray]  # (1, 3, h, w) [0, 1] -> same shape, stylised
 
 
@@ -194,7 +203,7 @@ class LightFacePass:
 
     def _detect(self, image: Image.Image) -> list[Face]:
         if self._detector is None:
-            self._detector = LightFaceDetector()
+            self._detector = shared_light_detector()
         return list(self._detector(image))
 
     def __call__(self, restyle: Restyle, source: Image.Image, output: np.ndarray) -> np.ndarray:
