@@ -70,6 +70,27 @@ def test_temporal_blend_lowers_warping_error_on_a_panning_clip() -> None:
     assert np.mean([o.std() for o in out]) > 0.8 * np.mean([s.std() for s in styled])
 
 
+def test_flows_started_ahead_give_the_same_frames() -> None:
+    """ahead() computes the flows on a worker thread before the frames are stylised;
+    the outputs equal the inline path's, also across a resumed frame (seen())."""
+    rng = np.random.default_rng(1)
+    base = _texture(64, 160)
+    frames = [(base[:, t * 3 : t * 3 + 96] * 255).round().astype(np.uint8) for t in range(7)]
+    styled = [np.clip(f / 255.0 + rng.normal(0, 0.05, f.shape), 0, 1).astype(np.float32) for f in frames]
+    inline, ahead = TemporalBlend(0.5), TemporalBlend(0.5)
+    expected = [inline(f, s) for f, s in zip(frames, styled, strict=True)]
+    got = []
+    ahead.ahead(frames[:3])
+    got += [ahead(f, s) for f, s in zip(frames[:3], styled[:3], strict=True)]
+    ahead.seen(frames[3], expected[3])  # frame 4 kept from an earlier run
+    got.append(expected[3])
+    ahead.ahead(frames[4:])
+    got += [ahead(f, s) for f, s in zip(frames[4:], styled[4:], strict=True)]
+    for e, g in zip(expected, got, strict=True):
+        np.testing.assert_array_equal(e, g)
+    assert np.abs(expected[5] - styled[5]).max() > 0.01  # the blend did something
+
+
 def test_temporal_weight_is_checked() -> None:
     from painterly.errors import ConfigError
 

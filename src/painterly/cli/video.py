@@ -91,13 +91,16 @@ def _run_settings(args: argparse.Namespace) -> dict[str, Any]:
     return settings
 
 
-def report_clip(src: str | Path, dst: Path, sheet: str | None, every: int = 10, *, light: bool = False) -> None:
+def report_clip(src: str | Path, dst: Path, sheet: str | None, every: int = 10, *, light: bool = False,
+                samples: int = 12) -> None:
     """After a video: identity over the clip (median, worst frame) and, with ``sheet``,
-    a contact sheet of every ``every``-th frame, input over output. ``light``: faces
-    found by MTCNN on onnxruntime (no torch)."""
+    a contact sheet of every ``every``-th frame, input over output, at most ``samples``
+    frames spread over the clip (a dlib embedding costs ~0.1 s: a long clip must not
+    spend minutes on its report). ``light``: faces found by MTCNN on onnxruntime (no torch)."""
     from painterly.faces.clip import clip_identity
-    from painterly.image.video import read_frames
+    from painterly.image.video import probe_video, read_frames
 
+    every = max(every, -(-(probe_video(Path(dst)).n_frames or 0) // samples))
     # only every ``every``-th pair is kept: a long 720p clip does not fit in memory whole
     both = enumerate(zip(read_frames(src), read_frames(dst), strict=False))
     pairs = [(t, a, b) for t, (a, b) in both if t % every == 0]

@@ -92,6 +92,8 @@ def stylize_frames_video(
         buf: list[tuple[int, np.ndarray]] = []
 
         def flush() -> Iterator[np.ndarray]:
+            if temporal is not None:
+                temporal.ahead([f for _, f in buf])  # the flows run beside the network
             styled = stylize([f for _, f in buf])
             for (n, frame), y in zip(buf, styled, strict=True):
                 out = _uint8(y if temporal is None else temporal(frame, y))
