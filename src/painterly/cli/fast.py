@@ -165,9 +165,17 @@ def stylize_one_onnx(args: argparse.Namespace, net: Any, face_pass: Any, img: Im
     else:
         net.check_memory(img.height, img.width)
     x = (np.asarray(img, dtype=np.float32) / 255.0).transpose(2, 0, 1)[None]
-    y = net.stylize_array(x)[0]
-    if face_pass is not None:
-        y = face_pass(net.stylize_array, img, y)
+    if face_pass is None:
+        y = net.stylize_array(x)[0]
+    else:
+        from concurrent.futures import ThreadPoolExecutor
+
+        # the faces are found while the network runs (onnxruntime and numpy release the GIL)
+        with ThreadPoolExecutor(1, thread_name_prefix="painterly-faces") as pool:
+            found = pool.submit(face_pass.detect, img)
+            y = net.stylize_array(x)[0]
+            faces = found.result()
+        y = face_pass(net.stylize_array, img, y, faces=faces)
     return PILImage.fromarray((y.transpose(1, 2, 0) * 255.0).round().astype(np.uint8), "RGB")
 
 

@@ -206,11 +206,18 @@ class LightFacePass:
             self._detector = shared_light_detector()
         return list(self._detector(image))
 
-    def __call__(self, restyle: Restyle, source: Image.Image, output: np.ndarray) -> np.ndarray:
+    def detect(self, image: Image.Image) -> list[Face]:
+        """The faces the pass would take in ``image`` (a photo, not a video frame): run
+        it beside the network and hand the result to the call (``faces=``)."""
+        return self._detect(image)
+
+    def __call__(self, restyle: Restyle, source: Image.Image, output: np.ndarray,
+                 faces: list[Face] | None = None) -> np.ndarray:
         """``source`` the photo, ``output`` its stylised (3, H, W) float32 [0, 1] at the
         same size; returns the blended result. With ``track_every`` the photos are a
-        video's frames in order."""
-        faces = self.tracker(np.asarray(source)) if self.tracker is not None else self._detect(source)
+        video's frames in order. ``faces``: found already (:meth:`detect`)."""
+        if faces is None:
+            faces = self.tracker(np.asarray(source)) if self.tracker is not None else self._detect(source)
         out = output.copy()
         for face in faces:
             out = self.one(restyle, source, out, face)
