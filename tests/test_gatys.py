@@ -2,8 +2,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
+from PIL import Image
 
 from painterly import GatysConfig, Stylizer, stylize
 from painterly.errors import ConfigError, MemoryBudgetError, NonFiniteLossError
@@ -164,7 +166,11 @@ def test_memory_estimate_tiles_downscales_or_refuses(tiny_images, lite0, monkeyp
     from painterly.methods import gatys
 
     _content, style = tiny_images
+    # 6667x8000 (53 MP): the whole image's own tensors beside the tiles are ~4.4 GB, so 2 GB cannot hold it
     monkeypatch.setattr(gatys, "available_memory", lambda device: 2 << 30)
+    with pytest.raises(MemoryBudgetError, match=r"smallest budget that works is about 4\.5"):
+        Stylizer(style, _cfg(size=8000), backbone=lite0).check_memory(6667, 8000)
+    monkeypatch.setattr(gatys, "available_memory", lambda device: 6 << 30)
     st = Stylizer(style, _cfg(size=8000), backbone=lite0)
     assert st.check_memory(6667, 8000) == (6667, 8000)  # past the budget: tiled, not refused
     plans = st.plan(6667, 8000)
@@ -213,3 +219,24 @@ def test_one_criterion_serves_optimisation_and_training(tiny_images, lite0) -> N
     reusable.set_content(torch.cat([x, y]))  # a batch of contents, as the training sets per step
     total, terms = reusable(torch.cat([x, y]))
     assert total.ndim == 0 and terms["content"] < 1e-6
+
+
+@pytest.mark.parametrize("statistic", ["wasserstein", "gram"])
+def test_style_targets_in_strips_match_the_whole_image(tmp_path, lite0, statistic: str) -> None:
+    """A style image past STYLE_PASS_BYTES goes through the network in strips, each
+    reduced to its moments at once; the targets match one whole pass's."""
+    rng = np.random.default_rng(3)
+    small = rng.random((12, 10, 3))
+    style = Image.fromarray((np.kron(small, np.ones((32, 32, 1))) * 255).astype(np.uint8))  # 384x320, blocky
+    path = tmp_path / "style.png"
+    style.save(path)
+    whole = Stylizer(path, _cfg(size=384, statistic=statistic), backbone=lite0)
+    strips = Stylizer(path, _cfg(size=384, statistic=statistic), backbone=lite0)
+    strips.STYLE_PASS_BYTES = 60 << 20  # instance attribute: a few strips for this image
+    x = torch.rand(1, 3, 384, 320)
+    assert len(strips._strips(x, True)) > 1
+    a, b = whole.style_targets(384), strips.style_targets(384)
+    for layer in a:
+        for key in a[layer]:
+            rel = float((a[layer][key] - b[layer][key]).norm() / a[layer][key].norm())
+            assert rel < 0.02, (layer, key, rel)

@@ -148,3 +148,53 @@ def test_tiled_terms_are_the_area_weighted_mean_over_tiles() -> None:
     terms = tiled_terms(image, torch.zeros_like(image), objective_for, (50, 70), 32)
     assert terms["total"] == pytest.approx(float(image.mean()), rel=1e-5)
     assert terms["content"] == pytest.approx(float(image.abs().mean()), rel=1e-5)
+
+
+def test_tiles_leave_room_for_the_whole_images_tensors(tiny_images, lite0) -> None:
+    """Beside its tiles a tiled run holds the whole image (photo, image, best, masks):
+    the tiles are sized for what is left, and the predicted peak stays in the budget."""
+    from painterly.methods.gatys import _RESIDENT_TILED
+
+    _content, style = tiny_images
+    cfg = GatysConfig(size=4096, backbone="efficientnet-lite0", max_memory=3 * 2**30)
+    st = Stylizer([style], cfg, backbone=lite0)
+    plans = st.plan(3278, 4096)
+    model = st.memory_model()
+    final = plans[-1]
+    assert final.tile is not None
+    assert model.predict(final.tile, final.tile) + _RESIDENT_TILED * 3278 * 4096 <= cfg.max_memory
+    assert final.tile < int(model.largest_square(cfg.max_memory) / 1.25)  # smaller than the whole budget's tile
+    assert all(p.peak <= cfg.max_memory for p in plans)
+
+
+def test_large_scales_carry_the_coarse_strokes_up(tiny_images, lite0) -> None:
+    """paint_above: scales past it optimise against the coarser result, not the photo,
+    so the photo's detail does not come back; the reported terms stay against the photo."""
+    import torch.nn.functional as F
+
+    from painterly.image import load_image, pil_to_tensor
+
+    content, style = tiny_images
+    cfg = GatysConfig(size=64, min_size=16, coarse_iterations=15, iterations=15, backbone="efficientnet-lite0")
+    photo = F.interpolate(pil_to_tensor(load_image(content)), size=(53, 64), mode="area")
+    plain = Stylizer([style], cfg.replace(paint_above=None), backbone=lite0).stylize(content)
+    carried = Stylizer([style], cfg.replace(paint_above=32), backbone=lite0).stylize(content)
+    assert plain.tensor.shape == carried.tensor.shape == photo.shape
+    assert float((carried.tensor - photo).abs().mean()) > float((plain.tensor - photo).abs().mean())
+    assert carried.losses["content"] > plain.losses["content"]  # measured against the photo in both
+
+
+def test_cli_paint_above(tiny_images, tmp_path: Path, capsys) -> None:
+    from painterly.cli.stylize import config_from_args
+
+    content, style = tiny_images
+    base = ["stylize", str(content), "--style", str(style), "-o", str(tmp_path / "o.png")]
+    assert main([*base, "--paint-above", "8"]) == 2
+    err = capsys.readouterr().err
+    assert "at least 16" in err and len(err.strip().splitlines()) == 1
+    from painterly.cli.main import build_parser
+
+    args = build_parser().parse_args([*base, "--paint-above", "none"])
+    assert config_from_args(args).paint_above is None
+    args = build_parser().parse_args([*base, "--paint-above", "600"])
+    assert config_from_args(args).paint_above == 600

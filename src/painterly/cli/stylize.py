@@ -68,6 +68,10 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     g.add_argument("--max-memory", type=memory_size, metavar="SIZE",
                    help="memory budget, e.g. 3GB or 800MB: scales past it are optimised in overlapping tiles "
                         "(default: 80%% of what is free)")
+    g.add_argument("--paint-above", type=_paint_above, metavar="PX",
+                   help="scales past PX px sharpen the strokes painted below them instead of bringing the photo's "
+                        "detail back (large outputs keep the smaller result's look); none: the photo at every "
+                        "scale" + _d("paint_above"))
     g.add_argument("--dry-run", action="store_true",
                    help="print the plan (scales, tiles, predicted memory and time) and exit")
     n = p.add_argument_group("network and losses")
@@ -157,7 +161,21 @@ _CONFIG_FIELDS = set(GatysConfig.__dataclass_fields__)
 def config_from_args(args: argparse.Namespace) -> GatysConfig:
     """Only flags the user gave are passed; the rest keep the library's defaults."""
     given = {k: v for k, v in vars(args).items() if k in _CONFIG_FIELDS and v is not None}
+    if given.get("paint_above") == "none":
+        given["paint_above"] = None
     return GatysConfig(**given)
+
+
+def _paint_above(text: str) -> int | str:
+    if text.strip().lower() == "none":
+        return "none"
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a size in pixels or none, got {text!r}") from None
+    if value < 16:
+        raise argparse.ArgumentTypeError(f"must be at least 16 pixels (or none), got {value}")
+    return value
 
 
 _PORTRAIT_FIELDS = set(PortraitConfig.__dataclass_fields__)

@@ -36,6 +36,14 @@ class StyleStatistic(Protocol):
         with ``mask`` (1, 1, h, w), of the masked part of each style only."""
         ...
 
+    def moments(self, features: torch.Tensor, mask: torch.Tensor | None = None) -> Target:
+        """The statistics of ``features`` that blend linearly: a weighted sum of these
+        over several feature maps, through :meth:`from_moments`, is :meth:`target` of
+        them (large style images go through the network in strips, each reduced at once)."""
+        ...
+
+    def from_moments(self, moments: Target) -> Target: ...
+
     def loss(self, features: torch.Tensor, target: Target, mask: torch.Tensor | None = None) -> torch.Tensor: ...
 
     def losses(self, items: Sequence[LossItem]) -> list[torch.Tensor]:
@@ -50,9 +58,13 @@ class GramStatistic:
 
     def target(self, features: Sequence[torch.Tensor], weights: Sequence[float],
                mask: torch.Tensor | None = None) -> Target:
-        gram = sum(w * gram_matrix(f, fit_mask(mask, f)) for f, w in zip(features, weights, strict=False))
-        assert isinstance(gram, torch.Tensor)
-        return {"gram": gram}
+        return self.from_moments(_blend([self.moments(f, mask) for f in features], weights))
+
+    def moments(self, features: torch.Tensor, mask: torch.Tensor | None = None) -> Target:
+        return {"gram": gram_matrix(features, fit_mask(mask, features))}
+
+    def from_moments(self, moments: Target) -> Target:
+        return {"gram": moments["gram"]}
 
     def loss(self, features: torch.Tensor, target: Target, mask: torch.Tensor | None = None) -> torch.Tensor:
         return gram_loss(features, target["gram"], mask)
@@ -72,11 +84,14 @@ class WassersteinStatistic:
 
     def target(self, features: Sequence[torch.Tensor], weights: Sequence[float],
                mask: torch.Tensor | None = None) -> Target:
-        mean = torch.zeros(())
-        srm = torch.zeros(())
-        for f, w in zip(features, weights, strict=False):
-            m, s = mean_and_second_moment(f, mask)
-            mean, srm = mean + w * m, srm + w * s
+        return self.from_moments(_blend([self.moments(f, mask) for f in features], weights))
+
+    def moments(self, features: torch.Tensor, mask: torch.Tensor | None = None) -> Target:
+        mean, srm = mean_and_second_moment(features, mask)
+        return {"mean": mean, "srm": srm}
+
+    def from_moments(self, moments: Target) -> Target:
+        mean, srm = moments["mean"], moments["srm"]
         c = srm.shape[-1]
         eye = torch.eye(c, dtype=srm.dtype, device=srm.device)
         cov = srm - mean.unsqueeze(-1) * mean.unsqueeze(-2) + self.eps * eye
@@ -89,6 +104,12 @@ class WassersteinStatistic:
         """All items with one batched eigendecomposition."""
         return wasserstein_style_losses(
             [(f, t["mean"], t["cov"], t["cov_sqrt"], m) for f, t, m in items], self.eps)
+
+
+def _blend(moments: Sequence[Target], weights: Sequence[float]) -> Target:
+    """The weighted sum of :meth:`StyleStatistic.moments` results, key by key."""
+    pairs = list(zip(moments, weights, strict=False))
+    return {k: sum((w * m[k] for m, w in pairs[1:]), pairs[0][1] * pairs[0][0][k]) for k in pairs[0][0]}
 
 
 STATISTICS: dict[str, type] = {"gram": GramStatistic, "wasserstein": WassersteinStatistic}

@@ -60,6 +60,10 @@ class GatysConfig:
     device: str = "auto"
     fit_memory: bool = False
     max_memory: float | None = None  # bytes; scales past it are optimised in tiles (default: what is free)
+    # scales whose long side is past this take the coarser scale's result (upsampled) as their content: they
+    # sharpen the strokes painted below it instead of bringing the photo's detail back under fine texture
+    # (print sizes keep the look of the smaller result). None: the photo at every scale
+    paint_above: int | None = 1024
 
     def __post_init__(self) -> None:
         self.validate()
@@ -76,6 +80,8 @@ class GatysConfig:
             raise ConfigError(f"ema must be in [0, 1), got {self.ema}")
         if self.style_weight == 0 and self.content_weight == 0:
             raise ConfigError("content-weight and style-weight cannot both be 0")
+        if self.paint_above is not None and int(self.paint_above) < 16:
+            raise ConfigError(f"paint-above must be at least 16 pixels, got {self.paint_above}")
         for name in ("size", "min_size"):
             if int(getattr(self, name)) < 16:
                 raise ConfigError(f"{name.replace('_', '-')} must be at least 16 pixels, got {getattr(self, name)}")

@@ -109,7 +109,10 @@ class StyleCriterion:
         if key in self._target_cache:
             return self._target_cache[key]
         side = max(16, round(long_side * cfg.style_scale))
-        feats_per_style, weights = [], []
+        mask = None if style_mask is None else style_mask.to(self.device).float()
+        # each strip (or whole style image) reduced to its linear moments at once: a 4096 px
+        # style image's tapped activations (0.8 GB for lite0) are never all held together
+        moments: dict[str, dict[str, torch.Tensor]] = {}
         for img, blend in zip(self.style_images, self.blend, strict=True):
             x = pil_to_tensor(resize_long_side(img, side), self.device)
             if cfg.original_colors == "histogram":
@@ -124,14 +127,15 @@ class StyleCriterion:
                 with torch.no_grad():
                     feats = self.backbone(part, self.style_layers)
                 ph = part.shape[-2]  # keep each layer's rows of the strip's core, not its margins
-                feats_per_style.append({k: f[..., round(top * f.shape[-2] / ph) : max(
-                    round(top * f.shape[-2] / ph) + 1, round(bottom * f.shape[-2] / ph)), :] for k, f in feats.items()})
-                weights.append(blend * share)
-        mask = None if style_mask is None else style_mask.to(self.device).float()
-        targets = {
-            layer: self.statistic.target([f[layer] for f in feats_per_style], weights, mask)
-            for layer in self.style_layers
-        }
+                for k, f in feats.items():
+                    core = f[..., round(top * f.shape[-2] / ph) : max(
+                        round(top * f.shape[-2] / ph) + 1, round(bottom * f.shape[-2] / ph)), :]
+                    m = self.statistic.moments(core, mask)
+                    acc = moments.setdefault(k, {})
+                    for name, v in m.items():
+                        acc[name] = acc[name] + blend * share * v if name in acc else blend * share * v
+                del feats
+        targets = {layer: self.statistic.from_moments(moments[layer]) for layer in self.style_layers}
         self._target_cache[key] = targets
         return targets
 

@@ -68,6 +68,14 @@ class StylizeResult:
 
 _PROCESS_BYTES = 380 * 2**20  # interpreter, torch, network weights and style targets (measured, CPU)
 _PASSES = 2  # passes over a shifted tile grid at a tiled scale (the seams of one are inside tiles of the next)
+# bytes per *output* pixel held beside a scale smaller than the output (tiles or a coarse
+# scale): the photo at the output size and, for portraits, its masks and weight maps (4 +
+# 4 floats); beside a tiled scale also the image, the best image and the pass's copy (3 x 3
+# floats), the content carried up from the scale below (3 floats, ``paint_above``) and the
+# output photo (PIL, 3 bytes). Not counted, the 4096 px run (13.4 MP,
+# face-aware, 3 GB) peaked at 4.45 GB: its tiles had been sized for the whole budget.
+_RESIDENT_COARSE = 4 * 8
+_RESIDENT_TILED = 4 * 20 + 3
 SECONDS_PER_EVAL_MEGAPIXEL = 0.65  # efficientnet-lite0, L-BFGS, 2-core CPU (0.56 at 512 px, 0.65 at 1024 px, measured)
 
 
@@ -162,7 +170,7 @@ class Stylizer(StyleCriterion):
                                         "needs more")
             logger.info("downscaled to %dx%d to fit %.1f GB", fit_w, fit_h, budget / 2**30)
             return fit_h, fit_w
-        _tile_side(model, budget)  # refuses a budget below one tile
+        _tile_side(model, budget, h * w)  # refuses a budget below one tile
         return h, w
 
     def plan(self, h: int, w: int) -> list[ScalePlan]:
@@ -176,12 +184,15 @@ class Stylizer(StyleCriterion):
         plans = []
         for long_side, n in zip(scales, iters, strict=True):
             sh, sw = scaled_size(h, w, long_side)
+            # what stays at the output's size while this scale runs (none at a whole final scale: the model has it)
+            beside = 0.0 if (sh, sw) == (h, w) else _RESIDENT_COARSE * h * w
             tile = None
-            if model.predict(sh, sw) > budget:  # a tile at an image end may span 1.25 tiles: plan for that
-                tile = int(_tile_side(model, budget) / 1.25)
+            if model.predict(sh, sw) + beside > budget:  # a tile at an image end may span 1.25 tiles: plan for that
+                tile = int(_tile_side(model, budget, h * w) / 1.25)
+                beside = _RESIDENT_TILED * h * w
             tiles = plan_tiles(sh, sw, tile, overlap_for(tile)) if tile else []
             n_tiles = len(tiles) or 1
-            peak = max(model.predict(*t.shape) for t in tiles) if tiles else model.predict(sh, sw)
+            peak = beside + (max(model.predict(*t.shape) for t in tiles) if tiles else model.predict(sh, sw))
             plans.append(ScalePlan(long_side, (sh, sw), n, tile, n_tiles, peak))
         return plans
 
@@ -238,6 +249,7 @@ class Stylizer(StyleCriterion):
         objective: Objective | None = None
         objective_size: tuple[int, int] | None = None
         interrupted = False
+        carried = False  # a scale took the coarser result as its content (paint_above)
         try:
             for si, sp in enumerate(plans):
                 n_iter = sp.iterations
@@ -257,6 +269,9 @@ class Stylizer(StyleCriterion):
                 best = image.detach().clone()
                 if schedule is not None:
                     spatial = schedule(si, len(plans), image) or spatial
+                if cfg.paint_above is not None and sp.long_side > cfg.paint_above and si > 0:
+                    content_s = _carried_content(image, content_s, spatial)
+                    carried = True
                 # a tiled scale never builds the whole image's objective (its content
                 # features alone are the memory the tiles exist to avoid)
                 objective, objective_size = (self.objective(content_s, spatial), (sh, sw)) if sp.tile is None \
@@ -300,7 +315,8 @@ class Stylizer(StyleCriterion):
             final = tiled_terms(image, prepared_full, self._tile_objective(spatial, final_plan.size), final_plan.size,
                                 final_plan.tile)
         else:
-            if objective is None or objective_size != (h, w):  # interrupted before the final scale
+            # interrupted before the final scale, or its content was not the photo: the terms are against the photo
+            if objective is None or objective_size != (h, w) or carried:
                 objective = self.objective(prepared_full, spatial)
             with torch.no_grad():
                 _total, terms = objective(image)
@@ -348,10 +364,26 @@ class Stylizer(StyleCriterion):
         return with_content_chroma(image, full).detach()
 
 
-def _tile_side(model: MemoryModel, budget: float) -> int:
-    """:func:`tile_side_for`, its refusal as a :class:`MemoryBudgetError`."""
+def _carried_content(image: torch.Tensor, photo: torch.Tensor, spatial: SpatialControl | None) -> torch.Tensor:
+    """The content of a scale past ``paint_above``: the coarser result it starts from
+    (``image``, upsampled), so the strokes painted below are sharpened, not replaced by
+    the photo's detail; where the content weight map holds more than the rest (a
+    portrait's eyes, brows, nose and mouth) the photo's detail stays, up to a weight of 2."""
+    carried = image.detach().clone()
+    cmap = spatial.content_weight_map if spatial is not None else None
+    if cmap is None:
+        return carried
+    if cmap.shape[-2:] != image.shape[-2:]:
+        cmap = F.interpolate(cmap, size=image.shape[-2:], mode="bilinear", align_corners=False)
+    hold = (cmap.to(image.device) - 1.0).clamp(0, 1)
+    return hold * photo + (1 - hold) * carried
+
+
+def _tile_side(model: MemoryModel, budget: float, output_pixels: int) -> int:
+    """:func:`tile_side_for` with what a tiled run of ``output_pixels`` holds beside its
+    tiles; a refusal as a :class:`MemoryBudgetError`."""
     try:
-        return tile_side_for(model, budget)
+        return tile_side_for(model, budget, resident=_RESIDENT_TILED * output_pixels)
     except ValueError as exc:
         raise MemoryBudgetError(str(exc)) from None
 

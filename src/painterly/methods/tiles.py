@@ -133,11 +133,13 @@ def overlap_for(tile: int) -> int:
     return max(4, min(48, tile // 4))
 
 
-def tile_side_for(model: MemoryModel, budget: float, minimum: int = 32) -> int:
-    """The tile side for ``budget``; raises ValueError when even ``minimum`` px does not fit."""
-    side = model.largest_square(budget)
+def tile_side_for(model: MemoryModel, budget: float, minimum: int = 32, resident: float = 0.0) -> int:
+    """The tile side for ``budget``, of which ``resident`` bytes are held beside the
+    tiles (the whole image's tensors); raises ValueError when even ``minimum`` px does
+    not fit."""
+    side = model.largest_square(budget - resident)
     if side < minimum:
-        need = model.predict(minimum, minimum)
+        need = model.predict(minimum, minimum) + resident
         raise ValueError(f"{budget / 2**30:.2f} GB is below what one {minimum} px tile needs; the smallest budget "
                          f"that works is about {math.ceil(need / 2**30 * 100) / 100:.2f} GB")
     return side
