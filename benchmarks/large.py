@@ -80,8 +80,7 @@ def main() -> None:
     from painterly.cli.large import memory_size
     from painterly.image import load_image, scaled_size
     from painterly.methods import GatysConfig, Stylizer
-    from painterly.methods.gatys import _PASSES
-    from painterly.methods.tiles import overlap_for, seam_lines
+    from painterly.methods.tiles import TILE_PASSES, overlap_for, seam_lines
     from painterly.styles import resolve_style
 
     opts.style = str(resolve_style(opts.style))
@@ -117,7 +116,7 @@ def main() -> None:
         print(f"  {name:24s} {wall:7.0f} s  peak {peak / 2**30:5.2f} GB", flush=True)
     seams: tuple[set[int], set[int]] = (set(), set())
     if tiled_plan.tile:
-        seams = seam_lines(h, w, tiled_plan.tile, overlap_for(tiled_plan.tile), _PASSES)
+        seams = seam_lines(h, w, tiled_plan.tile, overlap_for(tiled_plan.tile), TILE_PASSES)
     for name, (_, _, out) in rows.items():
         print(f"  seam gradient ratio, {name}: {seam_ratio(Image.open(out), *seams):.3f}")
 

@@ -57,10 +57,13 @@ def modes(names: list[str]) -> dict[str, dict[str, object]]:
 
 
 def _fields(items: list[str]) -> dict[str, object]:
-    """``KEY=VALUE`` strings as PortraitConfig fields: ``none``, numbers, else the text."""
+    """``KEY=VALUE`` strings as PortraitConfig fields: ``none``, ``true``/``false``, numbers, else the text."""
     out: dict[str, object] = {}
     for item in filter(None, items):
         key, value = item.split("=", 1)
+        if value.lower() in ("true", "false"):
+            out[key] = value.lower() == "true"
+            continue
         try:
             out[key] = None if value == "none" else float(value) if "." in value else int(value)
         except ValueError:

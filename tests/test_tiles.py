@@ -153,7 +153,7 @@ def test_tiled_terms_are_the_area_weighted_mean_over_tiles() -> None:
 def test_tiles_leave_room_for_the_whole_images_tensors(tiny_images, lite0) -> None:
     """Beside its tiles a tiled run holds the whole image (photo, image, best, masks):
     the tiles are sized for what is left, and the predicted peak stays in the budget."""
-    from painterly.methods.gatys import _RESIDENT_TILED
+    from painterly.methods.tiles import RESIDENT_TILED
 
     _content, style = tiny_images
     cfg = GatysConfig(size=4096, backbone="efficientnet-lite0", max_memory=3 * 2**30)
@@ -162,7 +162,7 @@ def test_tiles_leave_room_for_the_whole_images_tensors(tiny_images, lite0) -> No
     model = st.memory_model()
     final = plans[-1]
     assert final.tile is not None
-    assert model.predict(final.tile, final.tile) + _RESIDENT_TILED * 3278 * 4096 <= cfg.max_memory
+    assert model.predict(final.tile, final.tile) + RESIDENT_TILED * 3278 * 4096 <= cfg.max_memory
     assert final.tile < int(model.largest_square(cfg.max_memory) / 1.25)  # smaller than the whole budget's tile
     assert all(p.peak <= cfg.max_memory for p in plans)
 

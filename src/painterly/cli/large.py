@@ -25,7 +25,7 @@ def memory_size(text: str) -> float:
 def dry_run(args: argparse.Namespace, stylizer: Any) -> int:
     """The plan of the run, without running it."""
     from painterly.image import load_image, scaled_size
-    from painterly.methods.gatys import SECONDS_PER_EVAL_MEGAPIXEL
+    from painterly.methods.tiles import SECONDS_PER_EVAL_MEGAPIXEL
 
     content = load_image(args.content)
     h, w = stylizer.check_memory(*scaled_size(content.height, content.width, stylizer.config.size))

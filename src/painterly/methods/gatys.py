@@ -42,7 +42,18 @@ from painterly.losses import Objective, SpatialControl
 from painterly.methods.config import GatysConfig
 from painterly.methods.criterion import StyleCriterion
 from painterly.methods.optimize import optimize
-from painterly.methods.tiles import MemoryModel, optimize_tiled, overlap_for, plan_tiles, tile_side_for, tiled_terms
+from painterly.methods.tiles import (
+    RESIDENT_COARSE,
+    RESIDENT_TILED,
+    TILE_PASSES,
+    MemoryModel,
+    ScalePlan,
+    optimize_tiled,
+    overlap_for,
+    plan_tiles,
+    tile_side_for,
+    tiled_terms,
+)
 
 __all__ = ["ScalePlan", "SpatialSchedule", "StylizeResult", "Stylizer", "TemporalTerm", "stylize"]
 
@@ -67,43 +78,6 @@ class StylizeResult:
 
 
 _PROCESS_BYTES = 380 * 2**20  # interpreter, torch, network weights and style targets (measured, CPU)
-_PASSES = 2  # passes over a shifted tile grid at a tiled scale (the seams of one are inside tiles of the next)
-# bytes per *output* pixel held beside a scale smaller than the output (tiles or a coarse
-# scale): the photo at the output size and, for portraits, its masks and weight maps (4 +
-# 4 floats); beside a tiled scale also the image, the best image and the pass's copy (3 x 3
-# floats), the content carried up from the scale below (3 floats, ``paint_above``) and the
-# output photo (PIL, 3 bytes). Not counted, the 4096 px run (13.4 MP,
-# face-aware, 3 GB) peaked at 4.45 GB: its tiles had been sized for the whole budget.
-_RESIDENT_COARSE = 4 * 8
-_RESIDENT_TILED = 4 * 20 + 3
-SECONDS_PER_EVAL_MEGAPIXEL = 0.65  # efficientnet-lite0, L-BFGS, 2-core CPU (0.56 at 512 px, 0.65 at 1024 px, measured)
-
-
-@dataclass
-class ScalePlan:
-    """One scale of a run: long side, (h, w), evaluations (per tile and pass: see
-    :func:`~painterly.methods.tiles.optimize_tiled`), tile side or None, tile count,
-    predicted peak memory in bytes."""
-
-    long_side: int
-    size: tuple[int, int]
-    iterations: int
-    tile: int | None
-    tiles: int
-    peak: float
-
-    def evaluations(self) -> int:
-        if self.tile is None:
-            return self.iterations
-        return self.tiles * _PASSES * max(1, math.ceil(self.iterations / _PASSES))
-
-    def seconds(self) -> float:
-        """Predicted optimisation time on the reference CPU."""
-        h, w = self.size
-        px = h * w * (1 + overlap_for(self.tile) / self.tile) ** 2 / self.tiles if self.tile else h * w  # overlaps
-        return self.evaluations() * px / 1e6 * SECONDS_PER_EVAL_MEGAPIXEL
-
-
 @dataclass
 class TemporalTerm:
     """Ruder et al. 2016's short-term temporal loss for video: ``weight`` x the mean
@@ -185,11 +159,11 @@ class Stylizer(StyleCriterion):
         for long_side, n in zip(scales, iters, strict=True):
             sh, sw = scaled_size(h, w, long_side)
             # what stays at the output's size while this scale runs (none at a whole final scale: the model has it)
-            beside = 0.0 if (sh, sw) == (h, w) else _RESIDENT_COARSE * h * w
+            beside = 0.0 if (sh, sw) == (h, w) else RESIDENT_COARSE * h * w
             tile = None
             if model.predict(sh, sw) + beside > budget:  # a tile at an image end may span 1.25 tiles: plan for that
                 tile = int(_tile_side(model, budget, h * w) / 1.25)
-                beside = _RESIDENT_TILED * h * w
+                beside = RESIDENT_TILED * h * w
             tiles = plan_tiles(sh, sw, tile, overlap_for(tile)) if tile else []
             n_tiles = len(tiles) or 1
             peak = beside + (max(model.predict(*t.shape) for t in tiles) if tiles else model.predict(sh, sw))
@@ -337,7 +311,7 @@ class Stylizer(StyleCriterion):
             return optimize(x, objective, n, self.config, on_step)[0]
 
         return optimize_tiled(image, content, self._tile_objective(spatial, sp.size), sp.iterations, sp.tile,
-                              overlap_for(sp.tile), _PASSES, run)
+                              overlap_for(sp.tile), TILE_PASSES, run)
 
     def _tile_objective(self, spatial: SpatialControl | None, size: tuple[int, int]) -> Callable[..., Any]:
         """(content tile, (rows, cols)) -> that tile's objective, with the whole image's style targets."""
@@ -383,7 +357,7 @@ def _tile_side(model: MemoryModel, budget: float, output_pixels: int) -> int:
     """:func:`tile_side_for` with what a tiled run of ``output_pixels`` holds beside its
     tiles; a refusal as a :class:`MemoryBudgetError`."""
     try:
-        return tile_side_for(model, budget, resident=_RESIDENT_TILED * output_pixels)
+        return tile_side_for(model, budget, resident=RESIDENT_TILED * output_pixels)
     except ValueError as exc:
         raise MemoryBudgetError(str(exc)) from None
 

@@ -23,7 +23,12 @@ import numpy as np
 
 __all__ = [
     "MAX_SIDE",
+    "RESIDENT_COARSE",
+    "RESIDENT_TILED",
+    "SECONDS_PER_EVAL_MEGAPIXEL",
+    "TILE_PASSES",
     "MemoryModel",
+    "ScalePlan",
     "Tile",
     "optimize_tiled",
     "overlap_for",
@@ -36,6 +41,42 @@ __all__ = [
 ]
 
 MAX_SIDE = 16384  # sizes past this are refused
+
+TILE_PASSES = 2  # passes over a shifted tile grid at a tiled scale (the seams of one are inside tiles of the next)
+# bytes per *output* pixel held beside a scale smaller than the output (tiles or a coarse
+# scale): the photo at the output size and, for portraits, its masks and weight maps (4 +
+# 4 floats); beside a tiled scale also the image, the best image and the pass's copy (3 x 3
+# floats), the content carried up from the scale below (3 floats, ``paint_above``) and the
+# output photo (PIL, 3 bytes). Not counted, the 4096 px run (13.4 MP,
+# face-aware, 3 GB) peaked at 4.45 GB: its tiles had been sized for the whole budget.
+RESIDENT_COARSE = 4 * 8
+RESIDENT_TILED = 4 * 20 + 3
+SECONDS_PER_EVAL_MEGAPIXEL = 0.65  # efficientnet-lite0, L-BFGS, 2-core CPU (0.56 at 512 px, 0.65 at 1024 px, measured)
+
+
+@dataclass
+class ScalePlan:
+    """One scale of a run: long side, (h, w), evaluations (per tile and pass: see
+    :func:`~painterly.methods.tiles.optimize_tiled`), tile side or None, tile count,
+    predicted peak memory in bytes."""
+
+    long_side: int
+    size: tuple[int, int]
+    iterations: int
+    tile: int | None
+    tiles: int
+    peak: float
+
+    def evaluations(self) -> int:
+        if self.tile is None:
+            return self.iterations
+        return self.tiles * TILE_PASSES * max(1, math.ceil(self.iterations / TILE_PASSES))
+
+    def seconds(self) -> float:
+        """Predicted optimisation time on the reference CPU."""
+        h, w = self.size
+        px = h * w * (1 + overlap_for(self.tile) / self.tile) ** 2 / self.tiles if self.tile else h * w  # overlaps
+        return self.evaluations() * px / 1e6 * SECONDS_PER_EVAL_MEGAPIXEL
 
 
 @dataclass(frozen=True)
