@@ -10,6 +10,7 @@ import argparse
 import json
 import math
 import sys
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -38,11 +39,21 @@ def _layer_weights(text: str) -> str | tuple[float, ...]:
     return text if text in LAYER_WEIGHT_PRESETS else numbers(text)
 
 
-_NO_BUDGET = "none"
+_OFF = "none"  # what ``--identity-budget none`` and ``--paint-above none`` hand on: the setting off (None)
 
 
-def _budget(text: str) -> float | str:
-    return _NO_BUDGET if text.lower() in ("none", "off") else number(text)
+def _or_off(parse: Callable[[str], Any]) -> Callable[[str], Any]:
+    """argparse type: ``none`` or ``off`` (the setting off), else ``parse(text)``."""
+
+    def convert(text: str) -> Any:
+        return _OFF if text.lower() in ("none", "off") else parse(text)
+
+    convert.__name__ = parse.__name__  # argparse names it in its message: "invalid int value"
+    return convert
+
+
+_budget = _or_off(number)
+_paint_above = _or_off(int)
 
 
 def _d(name: str) -> str:
@@ -158,34 +169,21 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
 _CONFIG_FIELDS = set(GatysConfig.__dataclass_fields__)
 
 
+def _given(args: argparse.Namespace, fields: set[str]) -> dict[str, Any]:
+    """The flags the user gave among ``fields`` (``none`` as None); the rest keep the library's defaults."""
+    return {k: None if v == _OFF else v for k, v in vars(args).items() if k in fields and v is not None}
+
+
 def config_from_args(args: argparse.Namespace) -> GatysConfig:
     """Only flags the user gave are passed; the rest keep the library's defaults."""
-    given = {k: v for k, v in vars(args).items() if k in _CONFIG_FIELDS and v is not None}
-    if given.get("paint_above") == "none":
-        given["paint_above"] = None
-    return GatysConfig(**given)
-
-
-def _paint_above(text: str) -> int | str:
-    if text.strip().lower() == "none":
-        return "none"
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a size in pixels or none, got {text!r}") from None
-    if value < 16:
-        raise argparse.ArgumentTypeError(f"must be at least 16 pixels (or none), got {value}")
-    return value
+    return GatysConfig(**_given(args, _CONFIG_FIELDS))
 
 
 _PORTRAIT_FIELDS = set(PortraitConfig.__dataclass_fields__)
 
 
 def portrait_config_from_args(args: argparse.Namespace) -> PortraitConfig:
-    given = {k: v for k, v in vars(args).items() if k in _PORTRAIT_FIELDS and v is not None}
-    if given.get("identity_budget") == _NO_BUDGET:
-        given["identity_budget"] = None
-    return PortraitConfig(**given)
+    return PortraitConfig(**_given(args, _PORTRAIT_FIELDS))
 
 
 PRESETS = ("sketch",)
@@ -330,7 +328,7 @@ def _report(args: argparse.Namespace, clip: Path, result: Any) -> None:
           f"{result.first_frame_seconds:.1f} s, then {later:.2f} s per frame", file=sys.stderr)
     from painterly.cli.video import report_clip
 
-    report_clip(clip, result.path, args.contact_sheet)
+    report_clip(clip, result.path, args.contact_sheet, result.frames)
 
 
 def run(args: argparse.Namespace) -> int:
