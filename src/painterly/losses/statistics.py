@@ -21,7 +21,8 @@ from painterly.losses.functional import (
     wasserstein_style_losses,
 )
 
-__all__ = ["STATISTICS", "GramStatistic", "StyleStatistic", "WassersteinStatistic", "get_statistic"]
+__all__ = ["STATISTICS", "GramStatistic", "StyleStatistic", "WassersteinStatistic", "accumulate_moments",
+           "get_statistic"]
 
 Target = dict[str, torch.Tensor]
 LossItem = tuple[torch.Tensor, Target, "torch.Tensor | None"]
@@ -106,10 +107,19 @@ class WassersteinStatistic:
             [(f, t["mean"], t["cov"], t["cov_sqrt"], m) for f, t, m in items], self.eps)
 
 
+def accumulate_moments(total: Target | None, moments: Target, weight: float) -> Target:
+    """``total + weight * moments`` key by key (:meth:`StyleStatistic.moments` results;
+    ``total`` None: the first term)."""
+    return {k: weight * v if total is None else total[k] + weight * v for k, v in moments.items()}
+
+
 def _blend(moments: Sequence[Target], weights: Sequence[float]) -> Target:
-    """The weighted sum of :meth:`StyleStatistic.moments` results, key by key."""
-    pairs = list(zip(moments, weights, strict=False))
-    return {k: sum((w * m[k] for m, w in pairs[1:]), pairs[0][1] * pairs[0][0][k]) for k in pairs[0][0]}
+    """The weighted sum of :meth:`StyleStatistic.moments` results."""
+    total: Target | None = None
+    for m, w in zip(moments, weights, strict=False):
+        total = accumulate_moments(total, m, w)
+    assert total is not None, "no features to take statistics of"
+    return total
 
 
 STATISTICS: dict[str, type] = {"gram": GramStatistic, "wasserstein": WassersteinStatistic}

@@ -23,6 +23,7 @@ from painterly.image import (
     resize_long_side,
 )
 from painterly.losses import Objective, SpatialControl, Targets, get_statistic
+from painterly.losses.statistics import accumulate_moments
 from painterly.methods.config import GatysConfig
 
 __all__ = ["StyleCriterion"]
@@ -130,10 +131,7 @@ class StyleCriterion:
                 for k, f in feats.items():
                     core = f[..., round(top * f.shape[-2] / ph) : max(
                         round(top * f.shape[-2] / ph) + 1, round(bottom * f.shape[-2] / ph)), :]
-                    m = self.statistic.moments(core, mask)
-                    acc = moments.setdefault(k, {})
-                    for name, v in m.items():
-                        acc[name] = acc[name] + blend * share * v if name in acc else blend * share * v
+                    moments[k] = accumulate_moments(moments.get(k), self.statistic.moments(core, mask), blend * share)
                 del feats
         targets = {layer: self.statistic.from_moments(moments[layer]) for layer in self.style_layers}
         self._target_cache[key] = targets

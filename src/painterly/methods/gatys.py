@@ -343,7 +343,7 @@ def _carried_content(image: torch.Tensor, photo: torch.Tensor, spatial: SpatialC
     (``image``, upsampled), so the strokes painted below are sharpened, not replaced by
     the photo's detail; where the content weight map holds more than the rest (a
     portrait's eyes, brows, nose and mouth) the photo's detail stays, up to a weight of 2."""
-    carried = image.detach().clone()
+    carried = image.detach()  # never changed in place: optimize() and the tiles work on copies
     cmap = spatial.content_weight_map if spatial is not None else None
     if cmap is None:
         return carried

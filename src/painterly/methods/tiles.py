@@ -47,7 +47,7 @@ TILE_PASSES = 2  # passes over a shifted tile grid at a tiled scale (the seams o
 # scale): the photo at the output size and, for portraits, its masks and weight maps (4 +
 # 4 floats); beside a tiled scale also the image, the best image and the pass's copy (3 x 3
 # floats), the content carried up from the scale below (3 floats, ``paint_above``) and the
-# output photo (PIL, 3 bytes). Not counted, the 4096 px run (13.4 MP,
+# output photo (PIL, 3 bytes). Before these were counted, the 4096 px run (13.4 MP,
 # face-aware, 3 GB) peaked at 4.45 GB: its tiles had been sized for the whole budget.
 RESIDENT_COARSE = 4 * 8
 RESIDENT_TILED = 4 * 20 + 3
