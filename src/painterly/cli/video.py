@@ -70,7 +70,7 @@ def _run_clip(args: argparse.Namespace, video: str, run: Any, t0: float, *, ligh
             written = run(str(clip), bar)
         print(f"wrote {written} ({bar.n} frames) in {time.perf_counter() - t0:.1f} s"
               f"{' (onnxruntime)' if light else ''}", file=sys.stderr)
-        report_clip(clip, written, args.contact_sheet, light=light)
+        report_clip(clip, written, args.contact_sheet, bar.n, light=light)
     return 0
 
 
@@ -91,16 +91,17 @@ def _run_settings(args: argparse.Namespace) -> dict[str, Any]:
     return settings
 
 
-def report_clip(src: str | Path, dst: Path, sheet: str | None, every: int = 10, *, light: bool = False,
-                samples: int = 12) -> None:
-    """After a video: identity over the clip (median, worst frame) and, with ``sheet``,
-    a contact sheet of every ``every``-th frame, input over output, at most ``samples``
-    frames spread over the clip (a dlib embedding costs ~0.1 s: a long clip must not
-    spend minutes on its report). ``light``: faces found by MTCNN on onnxruntime (no torch)."""
+def report_clip(src: str | Path, dst: Path, sheet: str | None, frames: int, every: int = 10, *,
+                light: bool = False, samples: int = 12) -> None:
+    """After a video of ``frames`` frames: identity over the clip (median, worst frame)
+    and, with ``sheet``, a contact sheet of every ``every``-th frame, input over output,
+    at most ``samples`` frames spread over the clip (a dlib embedding costs ~0.1 s: a
+    long clip must not spend minutes on its report). ``light``: faces found by MTCNN on
+    onnxruntime (no torch)."""
     from painterly.faces.clip import clip_identity
-    from painterly.image.video import probe_video, read_frames
+    from painterly.image.video import read_frames
 
-    every = max(every, -(-(probe_video(Path(dst)).n_frames or 0) // samples))
+    every = max(every, -(-frames // samples))
     # only every ``every``-th pair is kept: a long 720p clip does not fit in memory whole
     both = enumerate(zip(read_frames(src), read_frames(dst), strict=False))
     pairs = [(t, a, b) for t, (a, b) in both if t % every == 0]

@@ -193,7 +193,7 @@ class LightFacePass:
         self._detector = detector
         self.tracker: FaceTracker | None = None
         if track_every is not None:  # video: frames in order; detect every few, follow by flow
-            self.tracker = FaceTracker(lambda frame: self._detect(Image.fromarray(frame)), every=track_every)
+            self.tracker = FaceTracker(lambda frame: self.detect(Image.fromarray(frame)), every=track_every)
 
     @classmethod
     def fast(cls, *, video: bool) -> LightFacePass:
@@ -201,15 +201,12 @@ class LightFacePass:
         tracked and zoomed less (:data:`VIDEO_FACE_PASS`)."""
         return cls(VIDEO_FACE_PASS if video else FAST_FACE_PASS, track_every=VIDEO_TRACK_EVERY if video else None)
 
-    def _detect(self, image: Image.Image) -> list[Face]:
+    def detect(self, image: Image.Image) -> list[Face]:
+        """The faces the pass would take in ``image`` (untracked): a photo's can be found
+        beside the network and handed to the call (``faces=``)."""
         if self._detector is None:
             self._detector = shared_light_detector()
         return list(self._detector(image))
-
-    def detect(self, image: Image.Image) -> list[Face]:
-        """The faces the pass would take in ``image`` (a photo, not a video frame): run
-        it beside the network and hand the result to the call (``faces=``)."""
-        return self._detect(image)
 
     def __call__(self, restyle: Restyle, source: Image.Image, output: np.ndarray,
                  faces: list[Face] | None = None) -> np.ndarray:
@@ -217,7 +214,7 @@ class LightFacePass:
         same size; returns the blended result. With ``track_every`` the photos are a
         video's frames in order. ``faces``: found already (:meth:`detect`)."""
         if faces is None:
-            faces = self.tracker(np.asarray(source)) if self.tracker is not None else self._detect(source)
+            faces = self.tracker(np.asarray(source)) if self.tracker is not None else self.detect(source)
         out = output.copy()
         for face in faces:
             out = self.one(restyle, source, out, face)
