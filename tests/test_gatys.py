@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -240,3 +242,13 @@ def test_style_targets_in_strips_match_the_whole_image(tmp_path, lite0, statisti
         for key in a[layer]:
             rel = float((a[layer][key] - b[layer][key]).norm() / a[layer][key].norm())
             assert rel < 0.02, (layer, key, rel)
+
+
+def test_lbfgs_runs_without_importing_torch_dynamo() -> None:
+    # torch.optim imports torch._dynamo (~1.2 s) on an optimizer's first add_param_group
+    code = ("import sys, torch; from painterly.methods.optimize import _skip_dynamo_import; _skip_dynamo_import(); "
+            "x = torch.ones(3, requires_grad=True); opt = torch.optim.LBFGS([x], max_iter=5); opt.zero_grad()\n"
+            "def f():\n    opt.zero_grad(); y = ((x - 2) ** 2).sum(); y.backward(); return y\n"
+            "opt.step(f); print('torch._dynamo' in sys.modules, round(float(x.sum()), 3))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    assert out == ["False", "6.0"]

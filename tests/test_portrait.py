@@ -82,6 +82,28 @@ def test_identity_budget_takes_paint_back_when_it_is_exceeded(portrait_small: Pa
     assert r.result.steps == 15 + 25 + 2 * 25  # paint already spent: each round runs the whole final scale
 
 
+def test_paint_is_cut_before_the_last_scale_only_when_no_face_pass_follows(portrait_small: Path) -> None:
+    from painterly.image import pil_to_tensor
+    from painterly.methods.portrait import _BudgetSchedule
+
+    photo = Image.open(portrait_small).convert("RGB")
+    faces = detect(photo)
+    assert faces
+    # a coarse result that has lost the face: far over any budget
+    lost = pil_to_tensor(photo.resize((17, 20), Image.Resampling.BOX).resize(photo.size))
+    lost = torch.flip(lost, dims=[-2])
+    paints = {}
+    for follows in (True, False):
+        pcfg = PortraitConfig(face_pass=follows, identity_budget=0.05)
+        schedule = _BudgetSchedule(pcfg, photo, faces, lambda *a: None)
+        schedule(0, 2, lost[..., ::2, ::2])
+        schedule(1, 2, lost)
+        assert schedule.measured is not None and schedule.measured > 1.6 * 0.05
+        paints[follows] = schedule.paint
+    assert paints[True] == 1.0  # the face pass repaints the face; the final measurement holds the budget
+    assert paints[False] < 1.0
+
+
 def test_a_generous_budget_keeps_the_face_painted(portrait_small: Path, shared_data: Path, lite0) -> None:
     st = _stylizer(shared_data / "styles" / "starry_night.jpg", lite0)
     r = stylize_portrait(st, portrait_small, PortraitConfig(face_pass=False, identity_budget=0.95))
