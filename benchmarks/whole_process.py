@@ -34,6 +34,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parent.parent / "shared" / "data"
@@ -54,6 +55,13 @@ def _time(cmd: list[str], repeats: int, env: dict[str, str] | None = None) -> tu
         err = res.stderr
     torch = "yes" if "TORCH" in err and "NOTORCH" not in err else "no" if "NOTORCH" in err else "?"
     return statistics.median(walls), min(walls), torch
+
+
+class _Run(NamedTuple):
+    wall: float  # seconds, process start to exit
+    cpu: float  # user + system seconds
+    peak_gb: float
+    out: Path
 
 
 def _children_cpu() -> float:
@@ -80,7 +88,7 @@ def _main_job(repeats: int, old_src: str | None) -> None:
     trees = {"new (this tree)": None}
     if old_src:
         trees = {f"old ({old_src})": old_src, **trees}
-    runs: dict[str, list[tuple[float, float, Path, float]]] = {k: [] for k in trees}
+    runs: dict[str, list[_Run]] = {k: [] for k in trees}
     for i in range(repeats):
         for name, src in trees.items():  # alternating: machine drift hits both alike
             out = tmp / f"{len(runs[name])}_{'old' if src else 'new'}.png"
@@ -93,20 +101,20 @@ def _main_job(repeats: int, old_src: str | None) -> None:
             if res.returncode != 0:
                 raise SystemExit(f"{name} failed:\n{res.stderr[-1500:]}")
             kb = float(res.stderr.rsplit("PEAK", 1)[1].split()[0])
-            runs[name].append((wall, kb / 2**20, out, cpu))
+            runs[name].append(_Run(wall, cpu, kb / 2**20, out))
             print(f"  run {i + 1} {name}: {wall:.1f} s wall, {cpu:.1f} s CPU", flush=True)
     judge = MobileNetV2Judge()
     style_t = pil_to_tensor(load_image(style_path))
     content_t = pil_to_tensor(load_image(photo))
-    print(f"\nREADME main job, {os.cpu_count()} CPU cores, median (min) of {repeats} whole processes; CPU s: "
-          "user + system of the process (on a shared host, the min and the CPU time drift less than the median)")
+    print(f"\nREADME main job, {os.cpu_count()} CPU cores, median (min) of {repeats} whole processes; "
+          "CPU s: user + system of the process, median")
     print(f"{'tree':40s} {'wall s':>7s} {'min s':>6s} {'CPU s':>6s} {'peak GB':>8s} {'identity':>9s} {'style':>7s} "
           f"{'face':>7s} {'content':>8s}")
     for name, rs in runs.items():
-        wall, fastest = statistics.median(r[0] for r in rs), min(r[0] for r in rs)
-        cpu = statistics.median(r[3] for r in rs)
-        gb = max(r[1] for r in rs)
-        out_path = rs[-1][2]
+        wall, fastest = statistics.median(r.wall for r in rs), min(r.wall for r in rs)
+        cpu = statistics.median(r.cpu for r in rs)
+        gb = max(r.peak_gb for r in rs)
+        out_path = rs[-1].out
         record = json.loads(out_path.with_suffix(".json").read_text())
         ident = record["portrait"]["identity_distance"][0]
         out = pil_to_tensor(load_image(out_path))
