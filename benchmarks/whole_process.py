@@ -60,6 +60,8 @@ def _time(cmd: list[str], repeats: int, env: dict[str, str] | None = None) -> tu
 class _Run(NamedTuple):
     wall: float  # seconds, process start to exit
     cpu: float  # user + system seconds
+    sys_s: float  # system seconds (page faults, zeroing pages)
+    faults: int  # minor page faults
     peak_gb: float
     out: Path
 
@@ -68,6 +70,12 @@ def _children_cpu() -> float:
     """User + system seconds of the waited-for child processes so far."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
+
+
+def _children_sys() -> tuple[float, int]:
+    """System seconds and minor page faults of the waited-for child processes so far."""
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_stime, usage.ru_minflt
 
 
 def _main_job(repeats: int, old_src: str | None) -> None:
@@ -94,25 +102,28 @@ def _main_job(repeats: int, old_src: str | None) -> None:
             out = tmp / f"{len(runs[name])}_{'old' if src else 'new'}.png"
             argv = ["painterly", "stylize", str(photo), "--style", str(style_path), "-o", str(out)]
             env = {**os.environ, **({"PYTHONPATH": src} if src else {})}
-            t0, cpu0 = time.perf_counter(), _children_cpu()
+            t0, cpu0, (sys0, flt0) = time.perf_counter(), _children_cpu(), _children_sys()
             res = subprocess.run([sys.executable, "-c", peak.format(argv=argv)], capture_output=True, text=True,
                                  env=env)
             wall, cpu = time.perf_counter() - t0, _children_cpu() - cpu0
+            sys1, flt1 = _children_sys()
             if res.returncode != 0:
                 raise SystemExit(f"{name} failed:\n{res.stderr[-1500:]}")
             kb = float(res.stderr.rsplit("PEAK", 1)[1].split()[0])
-            runs[name].append(_Run(wall, cpu, kb / 2**20, out))
-            print(f"  run {i + 1} {name}: {wall:.1f} s wall, {cpu:.1f} s CPU", flush=True)
+            runs[name].append(_Run(wall, cpu, sys1 - sys0, flt1 - flt0, kb / 2**20, out))
+            print(f"  run {i + 1} {name}: {wall:.1f} s wall, {cpu:.1f} s CPU, {sys1 - sys0:.1f} s system, "
+                  f"{(flt1 - flt0) / 1e6:.2f} M page faults", flush=True)
     judge = MobileNetV2Judge()
     style_t = pil_to_tensor(load_image(style_path))
     content_t = pil_to_tensor(load_image(photo))
     print(f"\nREADME main job, {os.cpu_count()} CPU cores, median (min) of {repeats} whole processes; "
-          "CPU s: user + system of the process, median")
-    print(f"{'tree':40s} {'wall s':>7s} {'min s':>6s} {'CPU s':>6s} {'peak GB':>8s} {'identity':>9s} {'style':>7s} "
-          f"{'face':>7s} {'content':>8s}")
+          "CPU s: user + system of the process, sys s: system alone, faults: minor page faults (millions), medians")
+    print(f"{'tree':40s} {'wall s':>7s} {'min s':>6s} {'CPU s':>6s} {'sys s':>6s} {'faults':>7s} {'peak GB':>8s} "
+          f"{'identity':>9s} {'style':>7s} {'face':>7s} {'content':>8s}")
     for name, rs in runs.items():
         wall, fastest = statistics.median(r.wall for r in rs), min(r.wall for r in rs)
         cpu = statistics.median(r.cpu for r in rs)
+        sys_s, faults = statistics.median(r.sys_s for r in rs), statistics.median(r.faults for r in rs) / 1e6
         gb = max(r.peak_gb for r in rs)
         out_path = rs[-1].out
         record = json.loads(out_path.with_suffix(".json").read_text())
@@ -122,7 +133,8 @@ def _main_job(repeats: int, old_src: str | None) -> None:
         box = record["portrait"]["faces"][0]["box"]
         whole = judge.style_distance(out, style_r)
         face = judge.style_distance(face_crop(out, box), style_r)
-        print(f"{name:40s} {wall:7.1f} {fastest:6.1f} {cpu:6.1f} {gb:8.2f} {ident:9.3f} {whole:7.4f} {face:7.4f} "
+        print(f"{name:40s} {wall:7.1f} {fastest:6.1f} {cpu:6.1f} {sys_s:6.1f} {faults:7.2f} {gb:8.2f} {ident:9.3f} "
+              f"{whole:7.4f} {face:7.4f} "
               f"{judge.content_distance(out, content_t):8.4f}")
     shutil.rmtree(tmp, ignore_errors=True)
 

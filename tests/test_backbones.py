@@ -84,3 +84,23 @@ def test_efficientnet_taps_have_expected_strides(lite0) -> None:
     assert out["block2"].shape == (1, 24, 16, 24)
     assert out["block4"].shape == (1, 40, 8, 12)
     assert out["block7"].shape == (1, 80, 4, 6)
+
+
+@pytest.mark.parametrize("size", [(8, 10), (9, 11), (9, 10), (17, 17)])
+@pytest.mark.parametrize("stride", [1, 2])
+def test_same_padding_matches_tensorflow_on_even_and_odd_sides(size: tuple[int, int], stride: int) -> None:
+    # TF "SAME": total padding max((ceil(n / s) - 1) s + k - n, 0), the extra pixel at the
+    # bottom/right; the convolution pads by itself where that is symmetric
+    from painterly.backbones.efficientnet import _SameConv2d
+
+    torch.manual_seed(0)
+    for k in (3, 5):
+        conv = _SameConv2d(4, 4, k, stride=stride, groups=4, bias=False).double()
+        x = torch.randn(1, 4, *size, dtype=torch.float64)
+        pads = [max((-(-n // stride) - 1) * stride + k - n, 0) for n in size]
+        ref = torch.nn.functional.conv2d(
+            torch.nn.functional.pad(x, [pads[1] // 2, pads[1] - pads[1] // 2, pads[0] // 2, pads[0] - pads[0] // 2]),
+            conv.weight, None, stride, 0, 1, 4)
+        out = conv(x)
+        assert out.shape[-2:] == tuple(-(-n // stride) for n in size)
+        assert torch.allclose(out, ref)

@@ -16,7 +16,7 @@ from painterly.losses import (
     trace_sqrtm_many,
     wasserstein_style_loss,
 )
-from painterly.losses.functional import sqrtm_psd
+from painterly.losses.functional import mean_and_second_moment, sqrtm_psd
 
 
 def test_gram_matrix_by_hand() -> None:
@@ -45,6 +45,37 @@ def test_gram_loss_gradcheck_float64() -> None:
     f = torch.randn(1, 3, 4, 5, dtype=torch.float64, requires_grad=True)
     target = gram_matrix(torch.randn(1, 3, 4, 5, dtype=torch.float64))
     assert torch.autograd.gradcheck(lambda x: gram_loss(x, target), (f,))
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+@pytest.mark.parametrize("mask_batch", [None, 1, 2])
+def test_moments_backward_gradcheck_and_autograd_reference(channels_last: bool, mask_batch: int | None) -> None:
+    # the hand-written backward of mean_and_second_moment against gradcheck and against
+    # autograd through the plain formula (values and gradients), masked (a mask at twice
+    # the size, per image or shared by the batch) and not
+    torch.manual_seed(0)
+    f = torch.randn(2, 5, 7, 6, dtype=torch.float64)
+    if channels_last:
+        f = f.contiguous(memory_format=torch.channels_last)
+    f.requires_grad_(True)
+    mask = None if mask_batch is None else torch.rand(mask_batch, 1, 14, 12, dtype=torch.float64)
+    assert torch.autograd.gradcheck(lambda x: mean_and_second_moment(x, mask), (f,))
+
+    def reference(x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        m = torch.ones_like(x[:, :1]) if mask is None else torch.nn.functional.interpolate(
+            mask, size=x.shape[-2:], mode="bilinear", align_corners=False).expand(x.shape[0], 1, 7, 6)
+        s = m.sum((-2, -1))
+        flat, mf = x.flatten(2), m.flatten(2)
+        return (x * m).sum((-2, -1)) / s, (flat * mf) @ flat.transpose(1, 2) / s.unsqueeze(-1)
+
+    probe_mean, probe_srm = torch.randn(2, 5, dtype=torch.float64), torch.randn(2, 5, 5, dtype=torch.float64)
+    grads = []
+    for fn in (mean_and_second_moment, reference):
+        mean, srm = fn(f, mask) if fn is mean_and_second_moment else fn(f)
+        grads.append(torch.autograd.grad((mean * probe_mean).sum() + (srm * probe_srm).sum(), f)[0])
+        assert torch.allclose(mean, reference(f)[0]) and torch.allclose(srm, reference(f)[1])
+    assert torch.allclose(grads[0], grads[1])
+    assert grads[0].is_contiguous(memory_format=torch.channels_last) == channels_last
 
 
 def test_content_loss_by_hand_and_mask() -> None:

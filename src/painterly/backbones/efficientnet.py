@@ -59,8 +59,11 @@ class _SameConv2d(nn.Conv2d):
             ih, iw = x.shape[-2:]
             pad_h = max((math.ceil(ih / sh) - 1) * sh + kh - ih, 0)
             pad_w = max((math.ceil(iw / sw) - 1) * sw + kw - iw, 0)
-        if pad_h or pad_w:
-            x = F.pad(x, [pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2])
+        if pad_h % 2 == 0 and pad_w % 2 == 0:
+            # symmetric (odd input sides): the convolution pads, without a padded copy of x
+            return F.conv2d(x, self.weight, self.bias, self.stride, (pad_h // 2, pad_w // 2), self.dilation,
+                            self.groups)
+        x = F.pad(x, [pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2])
         return F.conv2d(x, self.weight, self.bias, self.stride, 0, self.dilation, self.groups)
 
 

@@ -22,6 +22,9 @@ _OPTIONAL = {
     "ray": "pip install 'painterly[ray]'",
 }
 EXIT_INTERRUPTED = 130
+# commands that run one job and exit: they keep freed tensor memory for reuse (see
+# painterly.device.keep_freed_memory); the web server, which lives on between jobs, does not
+_ONE_JOB = ("stylize", "fast", "train", "study", "batch")
 
 
 class _Parser(argparse.ArgumentParser):
@@ -117,6 +120,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         print(__version__)
         return 0
+    if args.command in _ONE_JOB:
+        from painterly.device import keep_freed_memory
+
+        keep_freed_memory()
     try:
         if args.command == "stylize":
             from painterly.cli import stylize as stylize_cmd

@@ -13,6 +13,7 @@ from typing import Any
 
 import torch
 import torch.nn.functional as F
+from torch.autograd.function import once_differentiable
 
 __all__ = [
     "content_loss",
@@ -89,20 +90,79 @@ def total_variation(image: torch.Tensor) -> torch.Tensor:
     return dx.pow(2).mean() + dy.pow(2).mean()
 
 
+class _Moments(torch.autograd.Function):
+    """Per-channel mean and second raw moment with a hand-written backward pass.
+
+    Autograd's graph of the same maths walks the feature map about twenty times per
+    evaluation (a masked copy for the mean, another for the Gram matrix, two products
+    and their sum in the backward pass, the mask applied to each gradient); this one
+    about nine: forward ``W = R * w``, ``W^T R``, ``w^T R``; backward ``W (dS + dS^T)
+    / s`` plus ``w dmean / s`` in place. With R (B, HW, C) the rows of a feature map,
+    w its mask weights and s their sum, ``d/dr_n = w_n (r_n (dS + dS^T) + dmean) / s``.
+    The feature maps of the first layers are several MB, so these passes are memory
+    bound: 22 -> 13 ms per evaluation of the main job's five style layers (512 px, 2 CPU
+    cores; docs/benchmarks.md, "Whole commands"). Masks get no gradient.
+    """
+
+    @staticmethod
+    def forward(ctx: Any, features: torch.Tensor, mask: torch.Tensor | None) -> tuple[torch.Tensor, torch.Tensor]:
+        b, c, h, w = features.shape
+        # positions along dim 1 of (B, HW, C) for a channels-last map, dim 2 of (B, C, HW)
+        # otherwise: either is a view, and the gradient comes back in the features' layout
+        last = features.is_contiguous(memory_format=torch.channels_last) and not features.is_contiguous()
+        rows = features.permute(0, 2, 3, 1).reshape(b, h * w, c) if last else features.reshape(b, c, h * w)
+        pos = 1 if last else 2
+        if mask is None:
+            wts = None
+            s = torch.full((b, 1, 1), float(h * w), dtype=features.dtype, device=features.device)
+            weighted = rows
+            mean = rows.mean(pos)
+        else:
+            wts = mask.expand(b, 1, h, w).reshape(b, h * w, 1).to(features.dtype)
+            if not last:
+                wts = wts.transpose(1, 2)  # (B, 1, HW)
+            s = wts.sum(pos, keepdim=True).clamp_min(_EPS)
+            weighted = rows * wts
+            mean = (wts.transpose(1, 2) @ rows if last else rows @ wts.transpose(1, 2)).flatten(1) / s.flatten(1)
+        ctx.save_for_backward(weighted, wts, s)
+        ctx.shape, ctx.last = (b, c, h, w), last
+        srm = weighted.transpose(1, 2) @ rows if last else weighted @ rows.transpose(1, 2)
+        return mean, srm / s
+
+    @staticmethod
+    @once_differentiable
+    def backward(ctx: Any, dmean: torch.Tensor | None, dsrm: torch.Tensor | None) -> tuple[torch.Tensor, None]:
+        weighted, wts, s = ctx.saved_tensors
+        (b, c, h, w), last = ctx.shape, ctx.last
+        if dsrm is None:
+            dsrm = weighted.new_zeros(b, c, c)
+        sym = (dsrm + dsrm.transpose(1, 2)) / s
+        grad = weighted @ sym if last else sym @ weighted
+        if dmean is not None:
+            vec = dmean.unsqueeze(1 if last else 2) / s  # (B, 1, C) or (B, C, 1)
+            if wts is None:
+                grad.add_(vec)
+            else:
+                grad.addcmul_(wts, vec)
+        if last:
+            return grad.reshape(b, h, w, c).permute(0, 3, 1, 2), None
+        return grad.reshape(b, c, h, w), None
+
+
 def mean_and_second_moment(
     features: torch.Tensor, mask: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-channel mean (B, C) and second raw moment E[f f^T] (B, C, C), over the
-    ``mask``-weighted positions when a mask is given.
+    ``mask``-weighted positions when a mask is given (weights (B or 1, 1, H', W') in
+    [0, 1], resized to the features).
 
     Unlike the covariance, these combine linearly, so several styles blend soundly.
     """
     m = fit_mask(mask, features)
-    if m is None:
-        mean = features.mean((-2, -1))
-    else:
+    if m is not None and m.requires_grad:  # a learned mask: autograd's graph carries its gradient
         mean = (features * m).sum((-2, -1)) / m.sum((-2, -1)).clamp_min(_EPS)
-    return mean, gram_matrix(features, m)
+        return mean, gram_matrix(features, m)
+    return _Moments.apply(features, m)
 
 
 _HOST_EIGH_MAX = 160  # widest matrix sent to the CPU solver from a GPU (efficientnet-lite0: 80)
