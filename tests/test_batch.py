@@ -316,3 +316,20 @@ def test_server_runs_jobs_on_ray_with_progress_and_cancel(tmp_path: Path, embedd
             time.sleep(0.1)  # progress flows back from the Ray worker
         assert client.post(f"/api/jobs/{long}/cancel").status_code in (200, 202)
         assert wait(long, ("cancelled", "failed", "done"))["state"] == "cancelled"
+
+
+def test_ray_workers_keep_freed_memory(monkeypatch) -> None:
+    # a Ray worker process runs only our items: it sets its threads and keeps freed memory
+    import torch
+
+    import painterly.device
+    from painterly.batch import engines
+
+    calls: list[int] = []
+    monkeypatch.setattr(painterly.device, "keep_freed_memory", lambda: calls.append(1) or True)
+    before = torch.get_num_threads()
+    try:
+        engines._set_threads(1)
+        assert calls == [1] and torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)

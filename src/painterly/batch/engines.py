@@ -124,9 +124,14 @@ _TASK_CACHE: dict = {}  # per Ray worker process: optimisation tasks reuse what 
 
 
 def _set_threads(n: int) -> None:
+    """A Ray worker's set-up: its share of the cores, and freed tensor memory kept for
+    the next item (a worker process runs nothing but our items)."""
     import torch
 
+    from painterly.device import keep_freed_memory
+
     torch.set_num_threads(max(1, n))
+    keep_freed_memory()
 
 
 def _node() -> str:
