@@ -45,6 +45,8 @@ def test_gram_loss_gradcheck_float64() -> None:
     f = torch.randn(1, 3, 4, 5, dtype=torch.float64, requires_grad=True)
     target = gram_matrix(torch.randn(1, 3, 4, 5, dtype=torch.float64))
     assert torch.autograd.gradcheck(lambda x: gram_loss(x, target), (f,))
+    mask = torch.rand(1, 1, 4, 5, dtype=torch.float64)
+    assert torch.autograd.gradcheck(lambda x: gram_loss(x, target, mask), (f,))
 
 
 @pytest.mark.parametrize("channels_last", [False, True])
