@@ -66,16 +66,11 @@ class _Run(NamedTuple):
     out: Path
 
 
-def _children_cpu() -> float:
-    """User + system seconds of the waited-for child processes so far."""
+def _children_usage() -> tuple[float, float, int]:
+    """User + system seconds, system seconds and minor page faults of the waited-for
+    child processes so far."""
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_utime + usage.ru_stime
-
-
-def _children_sys() -> tuple[float, int]:
-    """System seconds and minor page faults of the waited-for child processes so far."""
-    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return usage.ru_stime, usage.ru_minflt
+    return usage.ru_utime + usage.ru_stime, usage.ru_stime, usage.ru_minflt
 
 
 def _main_job(repeats: int, old_src: str | None) -> None:
@@ -102,16 +97,15 @@ def _main_job(repeats: int, old_src: str | None) -> None:
             out = tmp / f"{len(runs[name])}_{'old' if src else 'new'}.png"
             argv = ["painterly", "stylize", str(photo), "--style", str(style_path), "-o", str(out)]
             env = {**os.environ, **({"PYTHONPATH": src} if src else {})}
-            t0, cpu0, (sys0, flt0) = time.perf_counter(), _children_cpu(), _children_sys()
+            t0, (cpu0, sys0, flt0) = time.perf_counter(), _children_usage()
             res = subprocess.run([sys.executable, "-c", peak.format(argv=argv)], capture_output=True, text=True,
                                  env=env)
-            wall, cpu = time.perf_counter() - t0, _children_cpu() - cpu0
-            sys1, flt1 = _children_sys()
+            wall, (cpu1, sys1, flt1) = time.perf_counter() - t0, _children_usage()
             if res.returncode != 0:
                 raise SystemExit(f"{name} failed:\n{res.stderr[-1500:]}")
             kb = float(res.stderr.rsplit("PEAK", 1)[1].split()[0])
-            runs[name].append(_Run(wall, cpu, sys1 - sys0, flt1 - flt0, kb / 2**20, out))
-            print(f"  run {i + 1} {name}: {wall:.1f} s wall, {cpu:.1f} s CPU, {sys1 - sys0:.1f} s system, "
+            runs[name].append(_Run(wall, cpu1 - cpu0, sys1 - sys0, flt1 - flt0, kb / 2**20, out))
+            print(f"  run {i + 1} {name}: {wall:.1f} s wall, {cpu1 - cpu0:.1f} s CPU, {sys1 - sys0:.1f} s system, "
                   f"{(flt1 - flt0) / 1e6:.2f} M page faults", flush=True)
     judge = MobileNetV2Judge()
     style_t = pil_to_tensor(load_image(style_path))
