@@ -329,7 +329,7 @@ def test_ray_workers_keep_freed_memory(monkeypatch) -> None:
     monkeypatch.setattr(painterly.device, "keep_freed_memory", lambda: calls.append(1) or True)
     before = torch.get_num_threads()
     try:
-        engines._set_threads(1)
+        engines._worker_setup(1)
         assert calls == [1] and torch.get_num_threads() == 1
     finally:
         torch.set_num_threads(before)

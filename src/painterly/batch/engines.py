@@ -123,7 +123,7 @@ def connect_ray(address: str | None = None, *, num_cpus: int | None = None) -> t
 _TASK_CACHE: dict = {}  # per Ray worker process: optimisation tasks reuse what earlier tasks loaded
 
 
-def _set_threads(n: int) -> None:
+def _worker_setup(n: int) -> None:
     """A Ray worker's set-up: its share of the cores, and freed tensor memory kept for
     the next item (a worker process runs nothing but our items)."""
     import torch
@@ -141,7 +141,7 @@ def _node() -> str:
 
 
 def _run_task(render: Render, threads: int, item: BatchItem, data: bytes) -> Outcome:
-    _set_threads(threads)
+    _worker_setup(threads)
     out = render(item, data, _TASK_CACHE)
     out.node = _node()
     return out
@@ -151,7 +151,7 @@ class _Worker:
     """A Ray actor's body: loads models once (in ``cache``) and renders items."""
 
     def __init__(self, render: Render, threads: int) -> None:
-        _set_threads(threads)
+        _worker_setup(threads)
         self.render, self.node = render, _node()
         self.cache: dict = {}
 
