@@ -71,13 +71,15 @@ def test_moments_backward_gradcheck_and_autograd_reference(channels_last: bool, 
         return (x * m).sum((-2, -1)) / s, (flat * mf) @ flat.transpose(1, 2) / s.unsqueeze(-1)
 
     probe_mean, probe_srm = torch.randn(2, 5, dtype=torch.float64), torch.randn(2, 5, 5, dtype=torch.float64)
-    grads = []
-    for fn in (mean_and_second_moment, reference):
-        mean, srm = fn(f, mask) if fn is mean_and_second_moment else fn(f)
-        grads.append(torch.autograd.grad((mean * probe_mean).sum() + (srm * probe_srm).sum(), f)[0])
-        assert torch.allclose(mean, reference(f)[0]) and torch.allclose(srm, reference(f)[1])
-    assert torch.allclose(grads[0], grads[1])
-    assert grads[0].is_contiguous(memory_format=torch.channels_last) == channels_last
+
+    def grad_of(moments: tuple[torch.Tensor, torch.Tensor]) -> torch.Tensor:
+        return torch.autograd.grad((moments[0] * probe_mean).sum() + (moments[1] * probe_srm).sum(), f)[0]
+
+    ours, ref = mean_and_second_moment(f, mask), reference(f)
+    assert torch.allclose(ours[0], ref[0]) and torch.allclose(ours[1], ref[1])
+    grad = grad_of(ours)
+    assert torch.allclose(grad, grad_of(ref))
+    assert grad.is_contiguous(memory_format=torch.channels_last) == channels_last
 
 
 def test_content_loss_by_hand_and_mask() -> None:
