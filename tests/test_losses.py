@@ -166,3 +166,52 @@ def test_losses_do_not_grow_with_image_size() -> None:
     large = small.repeat_interleave(4, -1).repeat_interleave(4, -2)
     target = gram_matrix(torch.rand(1, 8, 16, 16))
     assert math.isclose(gram_loss(small, target).item(), gram_loss(large, target).item(), rel_tol=1e-4)
+
+
+def _objective_with_masks(lite0, content: torch.Tensor, style: torch.Tensor):
+    from painterly.losses import LossWeights, Objective, SpatialControl, StyleRegion
+    from painterly.losses.statistics import get_statistic
+
+    layers = ("stem", "block2")
+    with torch.no_grad():
+        feats = lite0(style, layers)
+    stat = get_statistic("wasserstein")
+    targets = {k: stat.target([v], [1.0]) for k, v in feats.items()}
+    face = torch.zeros(1, 1, 40, 48)
+    face[..., 10:30, 12:36] = 1.0
+    spatial = SpatialControl(content_weight_map=1 + 3 * face,
+                             style_regions=[StyleRegion(face, 0.5), StyleRegion(1 - face, 1.0)])
+    return Objective(lite0, targets, LossWeights(), content_layers=("block2",), style_layers=layers,
+                     layer_weights=(0.5, 0.5), content=content, spatial=spatial,
+                     region_targets=[targets, targets])
+
+
+def test_objective_resizes_each_mask_once_per_size(lite0, monkeypatch) -> None:
+    import painterly.losses.objective as objective_module
+
+    calls: list[tuple[int, int]] = []
+    real = objective_module.fit_mask
+
+    def counting(mask, features):
+        calls.append(tuple(features.shape[-2:]))
+        return real(mask, features)
+
+    monkeypatch.setattr(objective_module, "fit_mask", counting)
+    content, style = torch.rand(1, 3, 40, 48), torch.rand(1, 3, 32, 32)
+    objective = _objective_with_masks(lite0, content, style)
+    image = torch.rand(1, 3, 40, 48, requires_grad=True)
+    first, _ = objective(image)
+    (g1,) = torch.autograd.grad(first, image)
+    n = len(calls)
+    assert n == 1 + 2 * 2  # the weight map at the content layer, two regions at two style layers
+    second, _ = objective(image)
+    (g2,) = torch.autograd.grad(second, image)
+    assert len(calls) == n  # the second evaluation reuses the resized masks
+    assert torch.equal(first, second) and torch.equal(g1, g2)
+    # against masks resized anew: a fresh objective gives the same loss
+    fresh = _objective_with_masks(lite0, content, style)
+    assert torch.allclose(fresh(image)[0], first)
+    before = len(calls)
+    objective.set_content(torch.rand(1, 3, 40, 48))
+    objective(image)
+    assert len(calls) == before + n  # new content (maybe a new size): resized again

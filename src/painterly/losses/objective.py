@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from painterly.backbones import Backbone
-from painterly.losses.functional import content_loss, total_variation
+from painterly.losses.functional import content_loss, fit_mask, total_variation
 from painterly.losses.statistics import get_statistic
 
 __all__ = ["LossWeights", "Objective", "SpatialControl", "StyleRegion", "Targets"]
@@ -111,6 +111,7 @@ class Objective:
         self.content_targets: dict[str, torch.Tensor] = {}
         self.content_weight_map: torch.Tensor | None = None
         self.regions: list[tuple[torch.Tensor, float, Targets]] = []
+        self._fitted: dict[tuple[int, int, int], torch.Tensor | None] = {}
         if content is not None:
             self.set_content(content)
 
@@ -128,6 +129,7 @@ class Objective:
             (self._pad_mask(_resize(r.mask, size)), r.weight, t)
             for r, t in zip(spatial.style_regions, self.region_targets, strict=True)
         ]
+        self._fitted = {}
         with torch.no_grad():
             feats = backbone(self._padded(content), self.content_layers)
             targets = {k: v.detach() for k, v in feats.items()}
@@ -149,6 +151,16 @@ class Objective:
         p = min(self.pad, image.shape[-1] - 1, image.shape[-2] - 1)
         return F.pad(image, [p, p, p, p], mode="reflect") if p > 0 else image
 
+    def _fit(self, index: int, mask: torch.Tensor | None, features: torch.Tensor) -> torch.Tensor | None:
+        """``mask`` resized to ``features`` once per content and feature size, not at every
+        evaluation (index -1: the content weight map, i: region i)."""
+        if mask is None:
+            return None
+        key = (index, features.shape[-2], features.shape[-1])
+        if key not in self._fitted:
+            self._fitted[key] = fit_mask(mask, features)
+        return self._fitted[key]
+
     def __call__(self, image: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """Total loss and its unweighted terms for ``image`` (B, 3, H, W) in [0, 1]."""
         if not self.content_targets and self.content_layers:
@@ -157,7 +169,8 @@ class Objective:
         feats = self.backbone(self._padded(image), self.layers)
         zero = torch.zeros((), device=image.device)
         content = sum(
-            (content_loss(feats[k], self.content_targets[k], self.content_weight_map) for k in self.content_layers),
+            (content_loss(feats[k], self.content_targets[k], self._fit(-1, self.content_weight_map, feats[k]))
+             for k in self.content_layers),
             zero,
         ) / max(len(self.content_layers), 1)
         layer_weights: list[float] = []
@@ -167,10 +180,10 @@ class Objective:
             if lw <= 0:
                 continue
             if self.regions:
-                for mask, rw, targets in self.regions:
+                for i, (mask, rw, targets) in enumerate(self.regions):
                     if rw > 0:
                         layer_weights.append(lw * rw)
-                        items.append((feats[k], targets[k], mask))
+                        items.append((feats[k], targets[k], self._fit(i, mask, feats[k])))
             else:
                 layer_weights.append(lw)
                 items.append((feats[k], self.style_targets[k], None))
