@@ -215,3 +215,60 @@ def test_objective_resizes_each_mask_once_per_size(lite0, monkeypatch) -> None:
     objective.set_content(torch.rand(1, 3, 40, 48))
     objective(image)
     assert len(calls) == before + n  # new content (maybe a new size): resized again
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_moments_of_one_image_under_several_masks(channels_last: bool) -> None:
+    # one image, R masks (the regions of a portrait): each mask's moments, as one call
+    # per mask gives them, and the gradient of their sum, in the features' layout
+    torch.manual_seed(0)
+    f = torch.randn(1, 5, 7, 6, dtype=torch.float64)
+    if channels_last:
+        f = f.contiguous(memory_format=torch.channels_last)
+    f.requires_grad_(True)
+    masks = torch.rand(3, 1, 7, 6, dtype=torch.float64)
+    assert torch.autograd.gradcheck(lambda x: mean_and_second_moment(x, masks), (f,))
+    ours = mean_and_second_moment(f, masks)
+    each = [mean_and_second_moment(f, masks[i : i + 1]) for i in range(3)]
+    assert ours[0].shape == (3, 5) and ours[1].shape == (3, 5, 5)
+    assert torch.allclose(ours[0], torch.cat([m for m, _ in each]))
+    assert torch.allclose(ours[1], torch.cat([s for _, s in each]))
+    pm, ps = torch.randn(3, 5, dtype=torch.float64), torch.randn(3, 5, 5, dtype=torch.float64)
+    (grad,) = torch.autograd.grad((ours[0] * pm).sum() + (ours[1] * ps).sum(), f)
+    (want,) = torch.autograd.grad(sum((m * pm[i]).sum() + (s * ps[i]).sum() for i, (m, s) in enumerate(each)), f)
+    assert torch.allclose(grad, want)
+    assert grad.is_contiguous(memory_format=torch.channels_last) == channels_last
+
+
+@pytest.mark.parametrize("statistic", ["gram", "wasserstein"])
+def test_objective_stacks_regions_with_the_same_loss(lite0, statistic: str) -> None:
+    # the regions of one image in one item per layer (masks and targets stacked) give
+    # the loss of one item per layer and region, with the regions' own weights
+    from painterly.losses import LossWeights, Objective, SpatialControl, StyleRegion
+    from painterly.losses.statistics import get_statistic
+
+    layers = ("stem", "block2", "block4")
+    stat = get_statistic(statistic)
+    with torch.no_grad():
+        feats = lite0(torch.rand(1, 3, 48, 48), layers)
+    a = {k: stat.target([v], [1.0]) for k, v in feats.items()}
+    b = {k: stat.target([0.7 * v], [1.0]) for k, v in feats.items()}
+    face = torch.zeros(1, 1, 40, 48)
+    face[..., 8:28, 12:36] = 1.0
+    regions = [StyleRegion(face, 1.7), StyleRegion(1 - face, 1.0), StyleRegion(face, 0.0)]
+    objective = Objective(lite0, a, LossWeights(statistic=statistic), content_layers=("block2",), style_layers=layers,
+                          layer_weights=(0.5, 0.3, 0.2), content=torch.rand(1, 3, 40, 48),
+                          spatial=SpatialControl(style_regions=regions), region_targets=[b, a, b])
+    image = torch.rand(1, 3, 40, 48)
+    with torch.no_grad():
+        f = lite0(objective._padded(image), objective.layers)
+    f = {k: v.requires_grad_(True) for k, v in f.items()}
+    zero = torch.zeros(())
+    stacked, per_region = objective._region_style(f, zero), objective._style(f, zero)
+    assert torch.allclose(stacked, per_region, rtol=1e-5)
+    if statistic == "gram":  # the Wasserstein gradient amplifies float32 rounding near repeated eigenvalues
+        for g1, g2 in zip(torch.autograd.grad(stacked, list(f.values())),
+                          torch.autograd.grad(per_region, list(f.values())), strict=True):
+            assert torch.allclose(g1, g2, rtol=1e-4, atol=1e-9)
+    _, terms = objective(image)  # the call itself takes the stacked path
+    assert torch.allclose(terms["style"], stacked, rtol=1e-5)

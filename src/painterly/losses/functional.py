@@ -59,15 +59,20 @@ def fit_mask(mask: torch.Tensor | None, features: torch.Tensor) -> torch.Tensor 
     return F.interpolate(mask, size=features.shape[-2:], mode="bilinear", align_corners=False)
 
 
-def gram_loss(features: torch.Tensor, target_gram: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
+def gram_loss(
+    features: torch.Tensor, target_gram: torch.Tensor, mask: torch.Tensor | None = None, *, reduce: bool = True
+) -> torch.Tensor:
     """Squared Frobenius distance of Gram matrices relative to the target's norm.
 
     ``||G(F) - G_t||^2 / ||G_t||^2``. Gatys et al. use ``1 / (4 N^2 M^2)``; ours keeps
     the value near 1 for an unrelated image whatever the layer, size or backbone.
-    With ``mask`` the Gram matrix is taken over the masked region only.
+    With ``mask`` the Gram matrix is taken over the masked region only. The mean over
+    the batch; ``reduce=False``: one value per batch entry (features, masks and targets
+    broadcast along it: one image against several regions' masks and targets).
     """
     g = mean_and_second_moment(features, mask)[1]  # the Gram matrix, with the lighter backward pass
-    return (g - target_gram).pow(2).sum((-2, -1)).div(target_gram.pow(2).sum((-2, -1)) + _EPS).mean()
+    loss = (g - target_gram).pow(2).sum((-2, -1)).div(target_gram.pow(2).sum((-2, -1)) + _EPS)
+    return loss.mean() if reduce else loss
 
 
 def content_loss(features: torch.Tensor, target: torch.Tensor, mask: torch.Tensor | None = None) -> torch.Tensor:
@@ -112,6 +117,8 @@ class _Moments(torch.autograd.Function):
         last = features.is_contiguous(memory_format=torch.channels_last) and not features.is_contiguous()
         rows = features.permute(0, 2, 3, 1).reshape(b, h * w, c) if last else features.reshape(b, c, h * w)
         pos = 1 if last else 2
+        if mask is not None and b == 1 and mask.shape[0] > 1:
+            return _Moments._regions(ctx, rows[0], mask, last, (h, w))
         if mask is None:
             wts = None
             s = torch.full((b, 1, 1), float(h * w), dtype=features.dtype, device=features.device)
@@ -125,13 +132,39 @@ class _Moments(torch.autograd.Function):
             weighted = rows * wts
             mean = (wts.transpose(1, 2) @ rows if last else rows @ wts.transpose(1, 2)).flatten(1) / s.flatten(1)
         ctx.save_for_backward(weighted, wts, s)
-        ctx.shape, ctx.last = (b, c, h, w), last
+        ctx.shape, ctx.last, ctx.regions = (b, c, h, w), last, 0
         srm = weighted.transpose(1, 2) @ rows if last else weighted @ rows.transpose(1, 2)
         return mean, srm / s
 
     @staticmethod
+    def _regions(
+        ctx: Any, rows: torch.Tensor, mask: torch.Tensor, last: bool, size: tuple[int, int]
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """One image's rows ((HW, C) or (C, HW)) under R masks: the weighted copies side by
+        side in one matrix, so each moment is one matrix product for all regions (a batch
+        of R products against the same rows would copy the rows R times)."""
+        n = mask.shape[0]
+        c = rows.shape[1] if last else rows.shape[0]
+        hw = rows.shape[0] if last else rows.shape[1]
+        m = mask.reshape(n, hw).to(rows.dtype)  # (R, HW)
+        s = m.sum(1, keepdim=True).clamp_min(_EPS)  # (R, 1)
+        if last:
+            weighted = (rows.unsqueeze(1) * m.t().contiguous().unsqueeze(2)).reshape(hw, n * c)  # (HW, R C)
+            srm = (weighted.t() @ rows).view(n, c, c)
+            mean = m @ rows
+        else:
+            weighted = (rows.unsqueeze(0) * m.unsqueeze(1)).reshape(n * c, hw)  # (R C, HW)
+            srm = (weighted @ rows.t()).view(n, c, c)
+            mean = m @ rows.t()
+        ctx.save_for_backward(weighted, m, s)
+        ctx.shape, ctx.last, ctx.regions = (1, c, *size), last, n
+        return mean / s, srm / s.unsqueeze(-1)
+
+    @staticmethod
     @once_differentiable
     def backward(ctx: Any, dmean: torch.Tensor | None, dsrm: torch.Tensor | None) -> tuple[torch.Tensor, None]:
+        if ctx.regions:
+            return _Moments._regions_backward(ctx, dmean, dsrm), None
         weighted, wts, s = ctx.saved_tensors
         (b, c, h, w), last = ctx.shape, ctx.last
         if dsrm is None:
@@ -148,13 +181,33 @@ class _Moments(torch.autograd.Function):
             return grad.reshape(b, h, w, c).permute(0, 3, 1, 2), None
         return grad.reshape(b, c, h, w), None
 
+    @staticmethod
+    def _regions_backward(ctx: Any, dmean: torch.Tensor | None, dsrm: torch.Tensor | None) -> torch.Tensor:
+        """The gradient of :meth:`_regions`, the regions' terms summed by the same matrix
+        products, in the features' layout."""
+        weighted, m, s = ctx.saved_tensors
+        (_, c, h, w), last, n = ctx.shape, ctx.last, ctx.regions
+        if dsrm is None:
+            dsrm = weighted.new_zeros(n, c, c)
+        sym = (dsrm + dsrm.transpose(1, 2)) / s.unsqueeze(-1)  # (R, C, C)
+        if last:
+            grad = weighted @ sym.reshape(n * c, c)  # (HW, C)
+            if dmean is not None:
+                grad.addmm_(m.t(), dmean / s)
+            return grad.reshape(1, h, w, c).permute(0, 3, 1, 2)
+        grad = sym.permute(1, 0, 2).reshape(c, n * c) @ weighted  # (C, HW)
+        if dmean is not None:
+            grad.addmm_((dmean / s).t(), m)
+        return grad.reshape(1, c, h, w)
+
 
 def mean_and_second_moment(
     features: torch.Tensor, mask: torch.Tensor | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """Per-channel mean (B, C) and second raw moment E[f f^T] (B, C, C), over the
     ``mask``-weighted positions when a mask is given (weights (B or 1, 1, H', W') in
-    [0, 1], resized to the features).
+    [0, 1], resized to the features). One image (B = 1) with masks (R, 1, H', W'):
+    (R, C) and (R, C, C), the moments of each masked region.
 
     Unlike the covariance, these combine linearly, so several styles blend soundly.
     """
@@ -234,10 +287,13 @@ def trace_sqrtm_many(mats: Sequence[torch.Tensor], eps: float = 1e-8) -> list[to
 def wasserstein_style_losses(
     items: Sequence[tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor | None]],
     eps: float = 1e-4,
+    *,
+    reduce: bool = True,
 ) -> list[torch.Tensor]:
     """:func:`wasserstein_style_loss` for several (features, target_mean, target_cov,
     target_cov_sqrt, mask) items, e.g. every style layer, with one batched
-    eigendecomposition (:func:`trace_sqrtm_many`)."""
+    eigendecomposition (:func:`trace_sqrtm_many`). Each the mean over the batch;
+    ``reduce=False``: one value per batch entry (see :func:`gram_loss`)."""
     parts = []
     for features, target_mean, target_cov, target_cov_sqrt, mask in items:
         mean, srm = mean_and_second_moment(features, mask)
@@ -251,7 +307,8 @@ def wasserstein_style_losses(
         scale = target_mean.pow(2).sum(-1) + target_cov.diagonal(dim1=-2, dim2=-1).sum(-1) + _EPS
         parts.append((mean_term + cov_term, cross, scale))
     roots = trace_sqrtm_many([cross for _, cross, _ in parts])
-    return [((terms - 2.0 * root) / scale).mean() for (terms, _, scale), root in zip(parts, roots, strict=True)]
+    losses = [(terms - 2.0 * root) / scale for (terms, _, scale), root in zip(parts, roots, strict=True)]
+    return [loss.mean() for loss in losses] if reduce else losses
 
 
 def wasserstein_style_loss(

@@ -112,6 +112,7 @@ class Objective:
         self.content_weight_map: torch.Tensor | None = None
         self.regions: list[tuple[torch.Tensor, float, Targets]] = []
         self._fitted: dict[tuple[int, int, int], torch.Tensor | None] = {}
+        self._stacked: dict[str, tuple[dict[str, torch.Tensor], torch.Tensor]] = {}
         if content is not None:
             self.set_content(content)
 
@@ -161,18 +162,8 @@ class Objective:
             self._fitted[key] = fit_mask(mask, features)
         return self._fitted[key]
 
-    def __call__(self, image: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """Total loss and its unweighted terms for ``image`` (B, 3, H, W) in [0, 1]."""
-        if not self.content_targets and self.content_layers:
-            raise RuntimeError("Objective.set_content() must be called before the objective is evaluated")
-        w = self.weights
-        feats = self.backbone(self._padded(image), self.layers)
-        zero = torch.zeros((), device=image.device)
-        content = sum(
-            (content_loss(feats[k], self.content_targets[k], self._fit(-1, self.content_weight_map, feats[k]))
-             for k in self.content_layers),
-            zero,
-        ) / max(len(self.content_layers), 1)
+    def _style(self, feats: dict[str, torch.Tensor], zero: torch.Tensor) -> torch.Tensor:
+        """The style loss with one item per layer (per layer and region with regions)."""
         layer_weights: list[float] = []
         items: list[tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor | None]] = []
         for k in self.style_layers:
@@ -190,6 +181,55 @@ class Objective:
         style = zero
         for lw, loss in zip(layer_weights, self.statistic.losses(items), strict=True):
             style = style + lw * loss
+        return style
+
+    def _region_style(self, feats: dict[str, torch.Tensor], zero: torch.Tensor) -> torch.Tensor:
+        """The style loss of one image over its regions: per layer one item whose masks
+        and targets are the regions' stacked along the batch, so each layer's statistics
+        of every region come from one pass (the portrait default has two regions, and
+        the loss's small operators cost as much as the network at 128 px)."""
+        live = [i for i, (_, rw, _) in enumerate(self.regions) if rw > 0]
+        if not live:
+            return zero
+        items: list[tuple[torch.Tensor, dict[str, torch.Tensor], torch.Tensor | None]] = []
+        weights: list[torch.Tensor] = []
+        for k in self.style_layers:
+            lw = self.layer_weights[k]
+            if lw <= 0:
+                continue
+            f = feats[k]
+            if k not in self._stacked:
+                targets = {name: torch.cat([self.regions[i][2][k][name] for i in live])
+                           for name in self.regions[live[0]][2][k]}
+                rw = torch.tensor([self.regions[i][1] for i in live], dtype=f.dtype, device=f.device)
+                self._stacked[k] = targets, rw
+            targets, rw = self._stacked[k]
+            key = (-2, f.shape[-2], f.shape[-1])
+            if key not in self._fitted:
+                masks = [self._fit(i, self.regions[i][0], f) for i in live]
+                self._fitted[key] = torch.cat([m for m in masks if m is not None])
+            items.append((f, targets, self._fitted[key]))
+            weights.append(lw * rw)
+        style = zero
+        for w, loss in zip(weights, self.statistic.losses(items, reduce=False), strict=True):
+            style = style + (w * loss).sum()
+        return style
+
+    def __call__(self, image: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """Total loss and its unweighted terms for ``image`` (B, 3, H, W) in [0, 1]."""
+        if not self.content_targets and self.content_layers:
+            raise RuntimeError("Objective.set_content() must be called before the objective is evaluated")
+        w = self.weights
+        feats = self.backbone(self._padded(image), self.layers)
+        zero = torch.zeros((), device=image.device)
+        content = sum(
+            (content_loss(feats[k], self.content_targets[k], self._fit(-1, self.content_weight_map, feats[k]))
+             for k in self.content_layers),
+            zero,
+        ) / max(len(self.content_layers), 1)
+        # regions stacked for one image; a batch, or a mask that learns, keeps one item per region
+        stack = self.regions and image.shape[0] == 1 and not any(m.requires_grad for m, _, _ in self.regions)
+        style = self._region_style(feats, zero) if stack else self._style(feats, zero)
         tv = total_variation(image)
         total = w.content * content + w.style * style + w.tv * tv
         return total, {"content": content, "style": style, "tv": tv}

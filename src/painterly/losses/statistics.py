@@ -47,8 +47,9 @@ class StyleStatistic(Protocol):
 
     def loss(self, features: torch.Tensor, target: Target, mask: torch.Tensor | None = None) -> torch.Tensor: ...
 
-    def losses(self, items: Sequence[LossItem]) -> list[torch.Tensor]:
-        """:meth:`loss` of several (features, target, mask) items, e.g. all style layers."""
+    def losses(self, items: Sequence[LossItem], *, reduce: bool = True) -> list[torch.Tensor]:
+        """:meth:`loss` of several (features, target, mask) items, e.g. all style layers;
+        ``reduce=False``: one value per batch entry of each item instead of their mean."""
         ...
 
 
@@ -70,8 +71,8 @@ class GramStatistic:
     def loss(self, features: torch.Tensor, target: Target, mask: torch.Tensor | None = None) -> torch.Tensor:
         return gram_loss(features, target["gram"], mask)
 
-    def losses(self, items: Sequence[LossItem]) -> list[torch.Tensor]:
-        return [self.loss(f, t, m) for f, t, m in items]
+    def losses(self, items: Sequence[LossItem], *, reduce: bool = True) -> list[torch.Tensor]:
+        return [gram_loss(f, t["gram"], m, reduce=reduce) for f, t, m in items]
 
 
 class WassersteinStatistic:
@@ -101,10 +102,10 @@ class WassersteinStatistic:
     def loss(self, features: torch.Tensor, target: Target, mask: torch.Tensor | None = None) -> torch.Tensor:
         return wasserstein_style_loss(features, target["mean"], target["cov"], target["cov_sqrt"], self.eps, mask)
 
-    def losses(self, items: Sequence[LossItem]) -> list[torch.Tensor]:
+    def losses(self, items: Sequence[LossItem], *, reduce: bool = True) -> list[torch.Tensor]:
         """All items with one batched eigendecomposition."""
         return wasserstein_style_losses(
-            [(f, t["mean"], t["cov"], t["cov_sqrt"], m) for f, t, m in items], self.eps)
+            [(f, t["mean"], t["cov"], t["cov_sqrt"], m) for f, t, m in items], self.eps, reduce=reduce)
 
 
 def accumulate_moments(total: Target | None, moments: Target, weight: float) -> Target:
