@@ -116,9 +116,9 @@ class _Moments(torch.autograd.Function):
         # otherwise: either is a view, and the gradient comes back in the features' layout
         last = features.is_contiguous(memory_format=torch.channels_last) and not features.is_contiguous()
         rows = features.permute(0, 2, 3, 1).reshape(b, h * w, c) if last else features.reshape(b, c, h * w)
-        pos = 1 if last else 2
         if mask is not None and b == 1 and mask.shape[0] > 1:
             return _Moments._regions(ctx, rows[0], mask, last, (h, w))
+        pos = 1 if last else 2
         if mask is None:
             wts = None
             s = torch.full((b, 1, 1), float(h * w), dtype=features.dtype, device=features.device)

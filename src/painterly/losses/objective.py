@@ -64,6 +64,9 @@ class LossWeights:
     statistic: str = "wasserstein"
 
 
+_STACKED = -2  # Objective._fitted's index for the stacked region masks
+
+
 def _resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
     if x.shape[-2:] == size:
         return x
@@ -111,6 +114,8 @@ class Objective:
         self.content_targets: dict[str, torch.Tensor] = {}
         self.content_weight_map: torch.Tensor | None = None
         self.regions: list[tuple[torch.Tensor, float, Targets]] = []
+        # masks resized to a feature size, per content image: (region index, h, w); index -1
+        # the content weight map, _STACKED the live regions' masks stacked (_region_style)
         self._fitted: dict[tuple[int, int, int], torch.Tensor | None] = {}
         self._stacked: dict[str, tuple[dict[str, torch.Tensor], torch.Tensor]] = {}
         if content is not None:
@@ -204,7 +209,7 @@ class Objective:
                 rw = torch.tensor([self.regions[i][1] for i in live], dtype=f.dtype, device=f.device)
                 self._stacked[k] = targets, rw
             targets, rw = self._stacked[k]
-            key = (-2, f.shape[-2], f.shape[-1])
+            key = (_STACKED, f.shape[-2], f.shape[-1])
             if key not in self._fitted:
                 masks = [self._fit(i, self.regions[i][0], f) for i in live]
                 self._fitted[key] = torch.cat([m for m in masks if m is not None])
