@@ -31,23 +31,19 @@ HERE = Path(__file__).resolve().parent
 DATA = HERE.parent.parent / "shared" / "data"
 sys.path.insert(0, str(HERE))
 
+from _cli_wrap import PEAK_LINE, wrapped_cli  # noqa: E402
+
 
 def run(cmd: list[str]) -> tuple[float, float, str]:
-    """Wall seconds, peak RSS bytes (the process's VmHWM, printed at exit) and stderr."""
+    """Wall seconds, peak RSS bytes (the process's VmHWM, printed at exit: see _cli_wrap) and stderr."""
     t0 = time.perf_counter()
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    out, err = proc.communicate()
+    _out, err = proc.communicate()
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{err[-1500:]}")
-    peak = float(out.split()[-1]) if out.strip() else float("nan")
+    peak = float(err.rsplit("PEAK", 1)[1].split()[0]) * 1024 if "PEAK" in err else float("nan")
     return wall, peak, err
-
-
-# the CLI under a wrapper that prints its own peak RSS (VmHWM) at exit
-_WRAP = ("import atexit, runpy, sys; sys.argv = ['painterly'] + sys.argv[1:]; "
-         "atexit.register(lambda: print(int([v for v in open('/proc/self/status') if v.startswith('VmHWM')][0]"
-         ".split()[1]) * 1024)); runpy.run_module('painterly', run_name='__main__')")
 
 
 def seam_ratio(img: Image.Image, rows: set[int], cols: set[int]) -> float:
@@ -74,7 +70,7 @@ def main() -> None:
     ap.add_argument("--skip-untiled", action="store_true", help="leave out the untiled 2048 px run")
     opts = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="painterly-bench-large-"))
-    cli = [sys.executable, "-c", _WRAP]
+    cli = wrapped_cli(PEAK_LINE)
     common = ["--style", opts.style, "--no-face-aware", "--identity-budget", "none", "-q"]
 
     from painterly.cli.large import memory_size

@@ -30,19 +30,15 @@ import resource
 import shutil
 import statistics
 import subprocess
-import sys
 import tempfile
 import time
 from pathlib import Path
 from typing import NamedTuple
 
+from _cli_wrap import PEAK_LINE, TORCH_LINE, wrapped_cli
+
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parent.parent / "shared" / "data"
-_CHECK = "import sys, runpy; sys.argv = {argv!r}; " \
-         "import atexit; atexit.register(lambda: print('TORCH' if 'torch' in sys.modules else 'NOTORCH', " \
-         "file=sys.stderr)); runpy.run_module('painterly', run_name='__main__')"
-
-
 def _time(cmd: list[str], repeats: int, env: dict[str, str] | None = None) -> tuple[float, float, str]:
     subprocess.run(cmd, capture_output=True, env=env)  # warm-up
     walls, err = [], ""
@@ -85,9 +81,6 @@ def _main_job(repeats: int, old_src: str | None) -> None:
     tmp = Path(tempfile.mkdtemp(prefix="painterly-bench-main-"))
     style_path = DATA / "styles" / "starry_night.jpg"
     photo = DATA / "faces" / "obama.jpg"
-    peak = "import resource, sys, runpy; sys.argv = {argv!r}; import atexit; atexit.register(lambda: print(" \
-           "'PEAK', [l for l in open('/proc/self/status') if l.startswith('VmHWM')][0].split()[1], " \
-           "file=sys.stderr)); runpy.run_module('painterly', run_name='__main__')"
     trees = {"new (this tree)": None}
     if old_src:
         trees = {f"old ({old_src})": old_src, **trees}
@@ -98,8 +91,7 @@ def _main_job(repeats: int, old_src: str | None) -> None:
             argv = ["painterly", "stylize", str(photo), "--style", str(style_path), "-o", str(out)]
             env = {**os.environ, **({"PYTHONPATH": src} if src else {})}
             t0, (cpu0, sys0, flt0) = time.perf_counter(), _children_usage()
-            res = subprocess.run([sys.executable, "-c", peak.format(argv=argv)], capture_output=True, text=True,
-                                 env=env)
+            res = subprocess.run(wrapped_cli(PEAK_LINE, argv[1:]), capture_output=True, text=True, env=env)
             wall, (cpu1, sys1, flt1) = time.perf_counter() - t0, _children_usage()
             if res.returncode != 0:
                 raise SystemExit(f"{name} failed:\n{res.stderr[-1500:]}")
@@ -148,7 +140,7 @@ def main() -> None:
     tmp = Path(tempfile.mkdtemp(prefix="painterly-bench-whole-"))
 
     def painterly(*args: str) -> list[str]:
-        return [sys.executable, "-c", _CHECK.format(argv=["painterly", *args])]
+        return wrapped_cli(TORCH_LINE, list(args))
 
     fast = ["fast", opts.image, "--model", "starry_night", "--size", "1024"]
     rows = [

@@ -180,3 +180,45 @@ def test_ctrl_c_writes_best_image_and_exits_130(tiny_images, tmp_path: Path) -> 
     assert Image.open(out).size == (64, 53)
     assert json.loads(out.with_suffix(".json").read_text())["interrupted"] is True
     assert not [p for p in os.listdir(tmp_path) if p.endswith(".tmp")]
+
+
+def test_the_console_script_ends_without_teardown_and_keeps_its_output_and_code(tiny_images, tmp_path: Path) -> None:
+    content, style = tiny_images
+    out = tmp_path / "o.png"
+    # a pipe, as under a shell or a CI log: the last lines must not be lost with os._exit
+    ok = subprocess.run([sys.executable, "-m", "painterly", "stylize", str(content), "-s", str(style), "-o", str(out),
+                         *FAST], capture_output=True, text=True, timeout=300)
+    assert ok.returncode == 0, ok.stderr[-1500:]
+    assert out.exists() and Image.open(out).size == (40, 33)  # 48x40 at a long side of 40
+    assert json.loads(out.with_suffix(".json").read_text())["final_losses"]["total"] > 0
+    bad = subprocess.run([sys.executable, "-m", "painterly", "stylize", str(tmp_path / "missing.png"), "-s", str(style),
+                          "-o", str(tmp_path / "x.png")], capture_output=True, text=True, timeout=300)
+    assert bad.returncode == 2 and bad.stderr.strip().startswith("painterly: error:")
+    # the fast exit was taken: an atexit handler registered by the caller does not run
+    code = ("import atexit, runpy, sys; sys.argv = ['painterly', 'backbones']; "
+            "atexit.register(lambda: print('TEARDOWN', flush=True)); "
+            "runpy.run_module('painterly', run_name='__main__')")
+    listed = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert listed.returncode == 0 and "efficientnet-lite0" in listed.stdout and "TEARDOWN" not in listed.stdout
+
+
+def test_the_fast_exit_waits_for_threads_and_ray(monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    from painterly.cli import main as cli_main
+
+    monkeypatch.delitem(sys.modules, "ray", raising=False)
+    assert cli_main._can_skip_teardown()
+    release = threading.Event()
+    worker = threading.Thread(target=release.wait)  # non-daemon: the interpreter's exit joins it
+    worker.start()
+    try:
+        assert not cli_main._can_skip_teardown()
+    finally:
+        release.set()
+        worker.join()
+    monkeypatch.setitem(sys.modules, "ray", object())  # Ray's exit handler stops the processes it started
+    assert not cli_main._can_skip_teardown()
+    with pytest.raises(SystemExit) as exc:
+        cli_main.finish(3)
+    assert exc.value.code == 3

@@ -15,13 +15,17 @@ from painterly.cli.main import main
 
 
 def _modules_after(argv: list[str]) -> tuple[int, set[str], str]:
-    code = ("import sys, runpy\n"
+    # the command runs to its real end: the CLI may leave by os._exit (painterly.cli.main.finish)
+    code = ("import os, runpy, sys\n"
             f"sys.argv = {['painterly', *argv]!r}\n"
+            "def report():\n"
+            "    print('MODULES', ' '.join(m for m in ('torch', 'fastapi', 'dlib', 'ray', 'matplotlib', 'onnxruntime')"
+            " if m in sys.modules), flush=True)\n"
+            "_exit = os._exit\n"
+            "def exit_now(rc):\n    report(); _exit(rc)\n"
+            "os._exit = exit_now\n"
             "try:\n    runpy.run_module('painterly', run_name='__main__')\n"
-            "except SystemExit as e:\n    rc = e.code\n"
-            "print('MODULES', ' '.join(m for m in ('torch', 'fastapi', 'dlib', 'ray', 'matplotlib', 'onnxruntime')"
-            " if m in sys.modules))\n"
-            "sys.exit(rc)\n")
+            "except SystemExit as e:\n    report(); sys.exit(e.code)\n")
     res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     line = next(x for x in res.stdout.splitlines() if x.startswith("MODULES"))
     return res.returncode, set(line.split()[1:]), res.stderr

@@ -1,3 +1,3 @@
-from painterly.cli.main import main
+from painterly.cli.main import entry
 
-raise SystemExit(main())
+entry()

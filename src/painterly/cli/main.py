@@ -5,14 +5,16 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+import threading
 from collections.abc import Sequence
 from typing import NoReturn
 
 from painterly.cli.flags import as_flags, flag_names
 from painterly.errors import PainterlyError
 
-__all__ = ["main"]
+__all__ = ["entry", "finish", "main"]
 
 EXIT_USAGE = 2
 # what to install when a command meets a missing engine ("painterly fast" on onnxruntime needs no torch)
@@ -167,5 +169,38 @@ def main(argv: Sequence[str] | None = None) -> int:
     return EXIT_USAGE
 
 
+def _can_skip_teardown() -> bool:
+    """Whether nothing is left for the interpreter's exit to do but free memory: no
+    other non-daemon thread alive, and no Ray (its exit handler stops the processes it
+    started)."""
+    others = [t for t in threading.enumerate() if t is not threading.main_thread() and not t.daemon]
+    return not others and "ray" not in sys.modules
+
+
+def finish(code: int) -> NoReturn:
+    """Exit the process with ``code`` after a command. After a command that loaded torch,
+    the interpreter's own exit (the final garbage collections over torch's ~180 000
+    objects, module teardown) took 0.4-0.6 s of a 13-18 s main job; when
+    :func:`_can_skip_teardown` holds, logging and the output streams are flushed and the
+    process ends at once (``os._exit``), with the same code. Every file a command writes
+    is closed (and atomically renamed) before :func:`main` returns."""
+    if _can_skip_teardown():
+        logging.shutdown()
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                if stream is not None:
+                    stream.flush()
+            except (OSError, ValueError):  # a closed pipe, or a stream the caller closed
+                pass
+        os._exit(code)
+    raise SystemExit(code)
+
+
+def entry() -> NoReturn:
+    """The ``painterly`` console script and ``python -m painterly``. (``main()``, called
+    from Python, returns its code and leaves the process alone.)"""
+    finish(main())
+
+
 if __name__ == "__main__":
-    raise SystemExit(main())
+    entry()
