@@ -11,6 +11,7 @@ from painterly import GatysConfig, Stylizer
 from painterly.cli.main import main
 from painterly.errors import ConfigError
 from painterly.faces import detect
+from painterly.faces.face import Face, Landmarks
 from painterly.faces.masks import face_ellipse, face_mask
 from painterly.methods.portrait import PortraitConfig, stylize_portrait
 
@@ -234,3 +235,40 @@ def test_face_pass_runs_one_scale_from_the_photo_crop(portrait_small: Path, shar
         PortraitConfig(face_pass_iterations=0)
     with pytest.raises(ConfigError, match="face-style-boost"):
         PortraitConfig(face_style_boost=0.5)
+
+
+def _face(x0: float, y0: float, x1: float, y1: float) -> Face:
+    w, h = x1 - x0, y1 - y0
+    marks = Landmarks((x0 + 0.3 * w, y0 + 0.4 * h), (x0 + 0.7 * w, y0 + 0.4 * h), (x0 + 0.5 * w, y0 + 0.6 * h),
+                      (x0 + 0.35 * w, y0 + 0.8 * h), (x0 + 0.65 * w, y0 + 0.8 * h))
+    return Face((x0, y0, x1, y1), 0.99, marks)
+
+
+def test_the_budget_counts_on_a_face_pass_exactly_when_one_runs() -> None:
+    from painterly.faces.face_pass import FacePass
+    from painterly.methods.portrait import _face_pass_config, _face_pass_follows
+
+    h, w = 512, 410
+    tall = _face(150, 40, 260, 195)  # 110 px wide, 155 tall: its crop (372 px) is not enlarged (zoom 1.03)
+    small = _face(170, 60, 230, 140)  # enlarged 1.6x
+    large = _face(100, 40, 300, 300)  # 200 px: no pass
+    pcfg = PortraitConfig()
+    cfg = _face_pass_config(pcfg)
+    assert cfg.zoom(tall.width, 372) < 1.05
+    for face, expected in ((tall, True), (small, True), (large, False)):
+        assert _face_pass_follows(pcfg, [face], h, w) is expected
+        calls: list[tuple[int, ...]] = []
+
+        def restyle(crop: torch.Tensor, _face: Face, calls: list[tuple[int, ...]] = calls) -> torch.Tensor:
+            calls.append(tuple(crop.shape))
+            return crop
+
+        passer = FacePass(cfg)
+        passer(restyle, torch.rand(1, 3, h, w), torch.rand(1, 3, h, w), [[face]])
+        assert (passer.faces_seen == 1) is expected and bool(calls) is expected
+    assert _face_pass_follows(PortraitConfig(face_pass=True), [large], h, w)
+    assert not _face_pass_follows(PortraitConfig(face_pass=False), [small], h, w)
+    # the feed-forward pass still skips crops it would not enlarge
+    from painterly.faces.face_pass import FAST_FACE_PASS
+
+    assert FAST_FACE_PASS.window(_face(0, 0, 220, 260), 600, 600) is None

@@ -24,7 +24,7 @@ from PIL import Image
 from painterly.errors import ConfigError
 from painterly.events import Callback
 from painterly.faces.detection import Face, FaceDetector, shared_detector
-from painterly.faces.face_pass import PORTRAIT_FACE_PASS, FacePass
+from painterly.faces.face_pass import PORTRAIT_FACE_PASS, FacePass, FacePassConfig
 from painterly.faces.identity import IdentityMeter, similarity_transform
 from painterly.faces.masks import face_mask, face_parts_mask
 from painterly.image import ImageInput, load_image, pil_to_tensor, scaled_size, tensor_to_pil
@@ -203,8 +203,7 @@ class _BudgetSchedule:
     def __init__(self, pcfg: PortraitConfig, photo: Image.Image, faces: Sequence[Face], spatial_for: Any) -> None:
         self.pcfg, self.photo, self.faces, self.spatial_for = pcfg, photo, list(faces), spatial_for
         self.paint = pcfg.face_paint
-        self.face_pass_follows = pcfg.face_pass if pcfg.face_pass is not None else any(
-            f.width < pcfg.face_pass_below for f in faces)
+        self.face_pass_follows = _face_pass_follows(pcfg, self.faces, photo.height, photo.width)
         self.style_boost = 1.0
         self.measured: float | None = None
         self.coarse_size: tuple[int, int] | None = None  # (W, H) of the scale before the last
@@ -242,6 +241,21 @@ class _BudgetSchedule:
         return self.spatial_for(self.paint, 1.0, self.style_boost)
 
 
+def _face_pass_config(pcfg: PortraitConfig) -> FacePassConfig:
+    return PORTRAIT_FACE_PASS.replace(below=pcfg.face_pass_below)
+
+
+def _face_pass_follows(pcfg: PortraitConfig, faces: Sequence[Face], h: int, w: int) -> bool:
+    """Whether the face pass will re-stylise a face of ``faces`` (output pixels) in an
+    output of ``h`` x ``w``: by the pass's own rule (:meth:`FacePassConfig.window`), so
+    the budget's schedule never counts on a pass that then finds the face not worth
+    enlarging (a 110 px face whose crop is already 372 px: zoom 1.03)."""
+    if pcfg.face_pass is False:
+        return False
+    cfg = _face_pass_config(pcfg)
+    return any(cfg.window(f, h, w, force=bool(pcfg.face_pass)) is not None for f in faces)
+
+
 def _face_pass(
     stylizer: Stylizer, content: Image.Image, result: StylizeResult, faces_out: Sequence[Face], pcfg: PortraitConfig,
     paint: float, style_boost: float,
@@ -259,7 +273,7 @@ def _face_pass(
         masks = _FaceMasks.of([face], crop.shape[-2], crop.shape[-1], stylizer.device)
         return sub.stylize(crop, spatial=_spatial(masks, pcfg, paint, style_boost=style_boost), init=init).tensor
 
-    face_pass = FacePass(PORTRAIT_FACE_PASS.replace(below=pcfg.face_pass_below), device=stylizer.device)
+    face_pass = FacePass(_face_pass_config(pcfg), device=stylizer.device)
     source = pil_to_tensor(content)
     result.tensor = face_pass(restyle, source, result.tensor, [list(faces_out)], force=bool(pcfg.face_pass))
     result.image = tensor_to_pil(result.tensor)
