@@ -107,7 +107,7 @@ def main() -> None:
     from painterly import GatysConfig, Stylizer, create_backbone
     from painterly.faces.detection import FaceDetector
     from painterly.image import load_image, pil_to_tensor
-    from painterly.methods.portrait import PortraitConfig, stylize_portrait
+    from painterly.methods.portrait import PortraitConfig, find_faces, stylize_portrait
 
     judge = MobileNetV2Judge()
     detector = FaceDetector(device=args.device)
@@ -151,7 +151,7 @@ def main() -> None:
         style_t = pil_to_tensor(load_image(style_path))
         for f in files:
             img = load_image(f)
-            faces = detector(img)
+            faces = find_faces(st, img, detector)  # as stylize_portrait finds them (on a copy)
             tiles = [("photo", img)]
             for mode, options in run_modes.items():
                 t0 = time.perf_counter()

@@ -83,9 +83,9 @@ def test_identity_budget_takes_paint_back_when_it_is_exceeded(portrait_small: Pa
     assert r.result.steps == 15 + 25 + 2 * 25  # paint already spent: each round runs the whole final scale
 
 
-def test_paint_is_cut_before_the_last_scale_only_when_no_face_pass_follows(portrait_small: Path) -> None:
+def test_paint_is_cut_before_the_last_scale_only_when_noface_pass_follows(portrait_small: Path) -> None:
     from painterly.image import pil_to_tensor
-    from painterly.methods.portrait import _BudgetSchedule
+    from painterly.methods.portrait_budget import BudgetSchedule
 
     photo = Image.open(portrait_small).convert("RGB")
     faces = detect(photo)
@@ -96,7 +96,7 @@ def test_paint_is_cut_before_the_last_scale_only_when_no_face_pass_follows(portr
     paints = {}
     for follows in (True, False):
         pcfg = PortraitConfig(face_pass=follows, identity_budget=0.05)
-        schedule = _BudgetSchedule(pcfg, photo, faces, lambda *a: None)
+        schedule = BudgetSchedule(pcfg, photo, faces, lambda *a: None)
         schedule(0, 2, lost[..., ::2, ::2])
         schedule(1, 2, lost)
         assert schedule.measured is not None and schedule.measured > 1.6 * 0.05
@@ -246,17 +246,17 @@ def _face(x0: float, y0: float, x1: float, y1: float) -> Face:
 
 def test_the_budget_counts_on_a_face_pass_exactly_when_one_runs() -> None:
     from painterly.faces.face_pass import FacePass
-    from painterly.methods.portrait import _face_pass_config, _face_pass_follows
+    from painterly.methods.portrait_budget import face_pass_config, face_pass_follows
 
     h, w = 512, 410
     tall = _face(150, 40, 260, 195)  # 110 px wide, 155 tall: its crop (372 px) is not enlarged (zoom 1.03)
     small = _face(170, 60, 230, 140)  # enlarged 1.6x
     large = _face(100, 40, 300, 300)  # 200 px: no pass
     pcfg = PortraitConfig()
-    cfg = _face_pass_config(pcfg)
+    cfg = face_pass_config(pcfg)
     assert cfg.zoom(tall.width, 372) < 1.05
     for face, expected in ((tall, True), (small, True), (large, False)):
-        assert _face_pass_follows(pcfg, [face], h, w) is expected
+        assert face_pass_follows(pcfg, [face], h, w) is expected
         calls: list[tuple[int, ...]] = []
 
         def restyle(crop: torch.Tensor, _face: Face, calls: list[tuple[int, ...]] = calls) -> torch.Tensor:
@@ -266,9 +266,45 @@ def test_the_budget_counts_on_a_face_pass_exactly_when_one_runs() -> None:
         passer = FacePass(cfg)
         passer(restyle, torch.rand(1, 3, h, w), torch.rand(1, 3, h, w), [[face]])
         assert (passer.faces_seen == 1) is expected and bool(calls) is expected
-    assert _face_pass_follows(PortraitConfig(face_pass=True), [large], h, w)
-    assert not _face_pass_follows(PortraitConfig(face_pass=False), [small], h, w)
+    assert face_pass_follows(PortraitConfig(face_pass=True), [large], h, w)
+    assert not face_pass_follows(PortraitConfig(face_pass=False), [small], h, w)
     # the feed-forward pass still skips crops it would not enlarge
     from painterly.faces.face_pass import FAST_FACE_PASS
 
     assert FAST_FACE_PASS.window(_face(0, 0, 220, 260), 600, 600) is None
+
+
+def test_faces_are_found_on_a_copy_at_most_twice_the_output_and_given_in_photo_pixels(
+        shared_data: Path, lite0) -> None:
+    from painterly.faces.detection import shared_detector
+    from painterly.methods.portrait import find_faces
+
+    photo = Image.open(shared_data / "faces" / "obama.jpg").convert("RGB")
+    big = photo.resize((photo.width * 2, photo.height * 2), Image.Resampling.BICUBIC)
+    detector = shared_detector()
+    seen: list[tuple[int, int]] = []
+
+    def recording(image: Image.Image) -> list[Face]:
+        seen.append(image.size)
+        return detector(image)
+
+    st = _stylizer(shared_data / "styles" / "starry_night.jpg", lite0)  # a 160 px output
+    found = find_faces(st, big, recording)
+    assert seen and max(seen[0]) <= 2 * 160 and max(seen[0]) >= 2 * 160 - 1  # the copy, not the photo
+    full = detector(big)
+    assert len(found) == len(full) == 1
+
+    def iou(a: tuple[float, ...], b: tuple[float, ...]) -> float:
+        ix = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+        iy = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+        area = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1])
+        return ix * iy / (area - ix * iy)
+
+    assert iou(found[0].box, full[0].box) > 0.7  # in the photo's pixels
+    eye_gap = abs(found[0].landmarks.left_eye[0] - full[0].landmarks.left_eye[0])
+    assert eye_gap < 0.1 * full[0].width
+    # an output as large as the photo: the photo itself, never an enlarged copy
+    seen.clear()
+    find_faces(Stylizer(shared_data / "styles" / "starry_night.jpg", st.config.replace(size=big.width),
+                        backbone=lite0), big, recording)
+    assert seen == [big.size]

@@ -22,7 +22,7 @@ from painterly.events import Event
 from painterly.files import check_not_input, check_output_path
 from painterly.methods import GatysConfig, Stylizer
 from painterly.methods.config import INITS, LAYER_WEIGHT_PRESETS, OPTIMIZERS, ORIGINAL_COLORS
-from painterly.methods.portrait import PortraitConfig, PortraitResult, stylize_portrait
+from painterly.methods.portrait import PortraitConfig, PortraitResult, find_faces, stylize_portrait
 from painterly.styles import BUILTIN_STYLES, resolve_style
 
 __all__ = ["add_parser", "config_from_args", "run"]
@@ -369,7 +369,7 @@ def run(args: argparse.Namespace) -> int:
     stylizer = Stylizer(list(args.style), config)
     print(f"backbone: {stylizer.choice.name} ({stylizer.choice.reason})", file=sys.stderr)
     detector = shared_detector(pconfig.min_face_size, stylizer.device)
-    faces = detector(content) if pconfig.face_aware is not False else []
+    faces = find_faces(stylizer, content, detector) if pconfig.face_aware is not False else []
     watcher = _Watcher(args, out, content, faces)
     try:
         portrait = stylize_portrait(stylizer, content, pconfig, callback=watcher, detector=detector, faces=faces)

@@ -6,103 +6,35 @@ strength separately for face and background (optionally a different background s
 optionally use Selim et al. 2016 gain maps when the style is a portrait, measure the
 identity distance (dlib embeddings) between input and output faces, keep optimising
 until it is small enough (``keep_identity``), and re-stylise small faces at a higher
-resolution (``face_pass``).
+resolution (``face_pass``). The options live in :mod:`~painterly.methods.portrait_config`,
+the budget's schedule before the last scale in :mod:`~painterly.methods.portrait_budget`.
 """
 
 from __future__ import annotations
 
-import dataclasses
 import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-import numpy as np
 import torch
 from PIL import Image
 
 from painterly.errors import ConfigError
 from painterly.events import Callback
 from painterly.faces.detection import Face, FaceDetector, shared_detector
-from painterly.faces.face_pass import PORTRAIT_FACE_PASS, FacePass, FacePassConfig
+from painterly.faces.face_pass import FacePass
 from painterly.faces.identity import IdentityMeter, similarity_transform
 from painterly.faces.masks import face_mask, face_parts_mask
 from painterly.image import ImageInput, load_image, pil_to_tensor, scaled_size, tensor_to_pil
 from painterly.losses import SpatialControl, StyleRegion
 from painterly.methods.gatys import Stylizer, StylizeResult
+from painterly.methods.portrait_budget import BudgetSchedule, face_pass_config
+from painterly.methods.portrait_config import PortraitConfig
 
-__all__ = ["PortraitConfig", "PortraitResult", "face_aware_spatial", "stylize_portrait"]
+__all__ = ["PortraitConfig", "PortraitResult", "face_aware_spatial", "find_faces", "stylize_portrait"]
 
 logger = logging.getLogger("painterly")
-
-
-@dataclass(kw_only=True)
-class PortraitConfig:
-    """Face-aware options (the CLI's ``--face-*`` flags). Weights are non-negative.
-
-    ``face_aware``: None = on when a face is found. ``face_paint`` (0..1): how painted
-    the face is. At 0 the face keeps close to the photo (content x
-    ``face_content_weight``, style x ``face_style_weight``: the pre-0.2 default); at 1
-    the skin, hair and outline take the style like the rest of the picture
-    (``painted_face_style``) while the eyes, brows, nose and mouth keep their content
-    weight (``face_parts_weight``), so the features stay where they are.
-    ``identity_budget``: the dlib distance the painting may spend. It is measured
-    before the last scale (the face paint is lowered there if the coarse result
-    already spends too much) and at the end (extra rounds with less paint, at most
-    ``budget_rounds``, while a face is over). None: no measurement-driven changes.
-    """
-
-    face_aware: bool | None = None
-    face_paint: float = 1.0
-    identity_budget: float | None = 0.35
-    budget_rounds: int = 3
-    face_content_weight: float = 4.0  # content-loss multiplier on the face at face_paint 0
-    face_style_weight: float = 0.5  # style strength on the face at face_paint 0
-    painted_face_style: float = 1.0  # style strength on the face at face_paint 1
-    face_parts_weight: float = 4.0  # content-loss multiplier on eyes, brows, nose and mouth
-    background_style_weight: float = 1.0  # style strength elsewhere
-    background_style: str | None = None  # another style image for the background
-    selim: bool = False  # portrait style: gain maps from the style face warped onto ours
-    keep_identity: float | None = None  # the older name of identity_budget (when given, it wins)
-    face_pass: bool | None = None  # None = automatic for faces under face_pass_below px
-    face_pass_below: int = 128
-    face_style_boost: float = 2.0  # the most the unspent identity budget may raise the face's style
-    face_pass_iterations: int | None = 30  # one scale from the photo crop; None: a whole coarse-to-fine run
-    min_face_size: float = 20.0
-
-    def __post_init__(self) -> None:
-        for name in ("face_content_weight", "face_style_weight", "background_style_weight", "painted_face_style",
-                     "face_parts_weight", "face_style_boost"):
-            v = getattr(self, name)
-            if not isinstance(v, (int, float)) or not np.isfinite(v) or v < 0:
-                raise ConfigError(f"{name.replace('_', '-')} must be a finite number >= 0, got {v!r}")
-        if not isinstance(self.face_paint, (int, float)) or not 0.0 <= self.face_paint <= 1.0:
-            raise ConfigError(f"face-paint must be between 0 and 1, got {self.face_paint!r}")
-        if self.keep_identity is not None:
-            if not (self.keep_identity > 0) or not np.isfinite(self.keep_identity):
-                raise ConfigError(f"keep-identity must be a finite number > 0, got {self.keep_identity}")
-            self.identity_budget = self.keep_identity
-        budget = self.identity_budget
-        if budget is not None and (not (budget > 0) or not np.isfinite(budget)):
-            raise ConfigError(f"identity-budget must be a finite number > 0, got {self.identity_budget}")
-        if self.face_style_boost < 1:
-            raise ConfigError(f"face-style-boost must be >= 1 (1: off), got {self.face_style_boost}")
-        if self.face_pass_iterations is not None and self.face_pass_iterations < 1:
-            raise ConfigError(f"face-pass-iterations must be >= 1, got {self.face_pass_iterations}")
-        if self.budget_rounds < 0:
-            raise ConfigError(f"budget-rounds must be >= 0, got {self.budget_rounds}")
-        if self.min_face_size < 12:
-            raise ConfigError(f"min-face-size must be at least 12 pixels, got {self.min_face_size}")
-
-    def weights(self, paint: float) -> tuple[float, float, float]:
-        """(content on the skin, style on the face, content on the features) at ``paint``."""
-        skin = (1 - paint) * self.face_content_weight + paint * 1.0
-        style = (1 - paint) * self.face_style_weight + paint * self.painted_face_style
-        parts = max(skin, (1 - paint) * self.face_content_weight + paint * self.face_parts_weight)
-        return skin, style, parts
-
-    def to_dict(self) -> dict[str, Any]:
-        return dataclasses.asdict(self)
 
 
 @dataclass
@@ -181,79 +113,26 @@ def face_aware_spatial(faces: Sequence[Face], h: int, w: int, device: torch.devi
     return _spatial(_FaceMasks.of(faces, h, w, device), cfg, cfg.face_paint)
 
 
-def _worst(ids: Sequence[float | None]) -> float | None:
-    known = [d for d in ids if d is not None]
-    return max(known) if known else None
+# faces are looked for on a copy of the photo at most this many times the output's long side
+_DETECT_OVER_OUTPUT = 2.0
 
 
-# identity spent before the last scale, in budgets, below which the face takes more style:
-# the final distance ran 0.2-0.9x that measurement when a face pass follows (it restores the
-# features), 0.8-1.1x without one (biden2's 186 px face at 512 px; any face at 4096 px)
-_SLACK, _SLACK_NO_PASS = 1.35, 0.95
-
-
-class _BudgetSchedule:
-    """Before the last scale, measure the identity the coarse scales have spent (on
-    the image the last scale starts from): far over the budget and with no face pass to
-    follow, lower the face paint (the last scale then holds the features harder); well
-    under it, at full paint,
-    raise the style on the face (up to ``face_style_boost``x), so the budget is spent
-    on painting. dlib only measures here; it is never part of the objective."""
-
-    def __init__(self, pcfg: PortraitConfig, photo: Image.Image, faces: Sequence[Face], spatial_for: Any) -> None:
-        self.pcfg, self.photo, self.faces, self.spatial_for = pcfg, photo, list(faces), spatial_for
-        self.paint = pcfg.face_paint
-        self.face_pass_follows = _face_pass_follows(pcfg, self.faces, photo.height, photo.width)
-        self.style_boost = 1.0
-        self.measured: float | None = None
-        self.coarse_size: tuple[int, int] | None = None  # (W, H) of the scale before the last
-
-    def __call__(self, scale: int, n_scales: int, image: torch.Tensor) -> SpatialControl | None:
-        budget = self.pcfg.identity_budget
-        if scale == n_scales - 2:
-            self.coarse_size = (image.shape[-1], image.shape[-2])
-        if budget is None or scale != n_scales - 1 or n_scales < 2 or self.paint == 0 or self.coarse_size is None:
-            return None
-        # the image comes up from the coarser scale, blurred: compare it with the photo
-        # blurred the same way, or the blur alone would count as lost identity
-        size = (image.shape[-1], image.shape[-2])
-        reference = self.photo.resize(self.coarse_size, Image.Resampling.BOX).resize(size, Image.Resampling.BICUBIC)
-        self.measured = _worst(IdentityMeter(reference, self.faces)(tensor_to_pil(image)))
-        if self.measured is None:
-            return None
-        # measured here, the distance ran 1.2-1.6x the final one (obama*, biden2 x the_scream
-        # at face paint 1), so only a coarse result far over the budget loses paint here;
-        # the final measurement and its extra rounds hold the budget. When a face pass
-        # follows, it repaints the face from the photo's crop at a higher resolution and this
-        # blurred small face says little (0.62-0.77 here, 0.22-0.33 at the end on 14 pairs):
-        # the paint stays and only the final measurement takes it back
-        spent = self.measured / budget
-        if spent > 1.6 and not self.face_pass_follows:
-            self.paint = max(0.0, self.paint * (1.0 - min(1.0, (spent - 1.6) / 0.8)))
-            logger.info("identity distance %.3f before the last scale (budget %.2f): face paint %.2f",
-                        self.measured, budget, self.paint)
-        elif spent < (slack := _SLACK if self.face_pass_follows else _SLACK_NO_PASS) and self.paint == 1.0:
-            # well under the budget: the face may take more style than the rest (a face
-            # is smoother than a painting)
-            self.style_boost = min(self.pcfg.face_style_boost, 1.0 + (slack - spent) / 0.35)
-            logger.info("identity distance %.3f before the last scale (budget %.2f): face style x%.2f",
-                        self.measured, budget, self.style_boost)
-        return self.spatial_for(self.paint, 1.0, self.style_boost)
-
-
-def _face_pass_config(pcfg: PortraitConfig) -> FacePassConfig:
-    return PORTRAIT_FACE_PASS.replace(below=pcfg.face_pass_below)
-
-
-def _face_pass_follows(pcfg: PortraitConfig, faces: Sequence[Face], h: int, w: int) -> bool:
-    """Whether the face pass will re-stylise a face of ``faces`` (output pixels) in an
-    output of ``h`` x ``w``: by the pass's own rule (:meth:`FacePassConfig.window`), so
-    the budget's schedule never counts on a pass that then finds the face not worth
-    enlarging (a 110 px face whose crop is already 372 px: zoom 1.03)."""
-    if pcfg.face_pass is False:
-        return False
-    cfg = _face_pass_config(pcfg)
-    return any(cfg.window(f, h, w, force=bool(pcfg.face_pass)) is not None for f in faces)
+def find_faces(stylizer: Stylizer, image: Image.Image, detector: FaceDetector) -> list[Face]:
+    """The faces of ``image`` (its pixels, best score first) that matter for a run of
+    ``stylizer``: MTCNN on a copy whose long side is at most twice the output's
+    (``_DETECT_OVER_OUTPUT``), never enlarged. A 12 MP phone photo took 4.4 s at full
+    resolution (about 0.35 s per megapixel on 2 cores) for a 512 px output; on the
+    1024 px copy it takes about 0.2 s. A face is then found down to half the
+    detector's ``min_face_size`` in output pixels (10 px by default), which is below
+    what any setting here can keep recognisable."""
+    h, w = scaled_size(image.height, image.width, stylizer.config.size)
+    scale = min(1.0, _DETECT_OVER_OUTPUT * max(h, w) / max(image.height, image.width))
+    if scale >= 1.0:
+        return list(detector(image))
+    small = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),
+                         Image.Resampling.BOX)
+    sx, sy = image.width / small.width, image.height / small.height
+    return [f.moved(sx, sy) for f in detector(small)]
 
 
 def _face_pass(
@@ -273,7 +152,7 @@ def _face_pass(
         masks = _FaceMasks.of([face], crop.shape[-2], crop.shape[-1], stylizer.device)
         return sub.stylize(crop, spatial=_spatial(masks, pcfg, paint, style_boost=style_boost), init=init).tensor
 
-    face_pass = FacePass(_face_pass_config(pcfg), device=stylizer.device)
+    face_pass = FacePass(face_pass_config(pcfg), device=stylizer.device)
     source = pil_to_tensor(content)
     result.tensor = face_pass(restyle, source, result.tensor, [list(faces_out)], force=bool(pcfg.face_pass))
     result.image = tensor_to_pil(result.tensor)
@@ -302,7 +181,7 @@ def _plain(
     """No face-aware weighting; identity is still measured on the faces there are."""
     result = stylizer.stylize(image, callback=callback)
     reference = image.resize(result.image.size, Image.Resampling.LANCZOS)
-    found = faces if faces else (detector(image) if pcfg.face_aware is False else [])
+    found = faces if faces else (find_faces(stylizer, image, detector) if pcfg.face_aware is False else [])
     faces_final = [f.moved(result.image.width / image.width, result.image.height / image.height) for f in found]
     ids = IdentityMeter(reference, faces_final)(result.image)
     return PortraitResult(result, faces_final, ids, False, notes)
@@ -364,7 +243,7 @@ def stylize_portrait(
     image = load_image(content)
     detector = detector or shared_detector(pcfg.min_face_size, stylizer.device)
     if faces is None:
-        faces = detector(image) if pcfg.face_aware is not False else []
+        faces = find_faces(stylizer, image, detector) if pcfg.face_aware is not False else []
     faces = list(faces)
     # the size the run will produce (fit_memory may shrink it): masks and measurements use it
     h, w = stylizer.check_memory(*scaled_size(image.height, image.width, stylizer.config.size))
@@ -389,7 +268,7 @@ def stylize_portrait(
 
     photo = image.resize((w, h), Image.Resampling.LANCZOS)
     measure = IdentityMeter(photo, faces_out)
-    schedule = _BudgetSchedule(pcfg, photo, faces_out, spatial_for)
+    schedule = BudgetSchedule(pcfg, photo, faces_out, spatial_for)
     result = stylizer.stylize(image, callback=callback, spatial=spatial_for(pcfg.face_paint, 1.0), schedule=schedule)
     paint, boost = schedule.paint, 1.0
     if schedule.face_pass_follows and not result.interrupted:

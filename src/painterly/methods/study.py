@@ -22,7 +22,7 @@ from painterly.events import Callback
 from painterly.image import ImageInput, load_image
 from painterly.methods.config import LAYER_WEIGHT_PRESETS, GatysConfig
 from painterly.methods.gatys import Stylizer
-from painterly.methods.portrait import PortraitConfig, stylize_portrait
+from painterly.methods.portrait import PortraitConfig, find_faces, stylize_portrait
 
 __all__ = ["MAX_CELLS", "StudyCell", "parse_values", "run_study", "study_parameters"]
 
@@ -132,7 +132,7 @@ def run_study(
         if faces is None and pcfg.face_aware is not False:
             from painterly.faces.detection import shared_detector
 
-            faces = shared_detector(pcfg.min_face_size, stylizer.device)(image)
+            faces = find_faces(stylizer, image, shared_detector(pcfg.min_face_size, stylizer.device))
         t0 = time.perf_counter()
         res = stylize_portrait(stylizer, image, pcfg, callback=callback, faces=faces or [])
         cell = StudyCell(settings, res.image, res.result.losses, res.identity, time.perf_counter() - t0,
