@@ -141,7 +141,9 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
                    help="re-stylise faces at a higher resolution (default: for faces under "
                         f"{_PORTRAIT_DEFAULTS.face_pass_below} px)")
     f.add_argument("--no-face-pass", dest="face_pass", action="store_false")
-    f.add_argument("--min-face-size", type=number, help="smallest face searched, px" + _d("min_face_size"))
+    f.add_argument("--min-face-size", type=number,
+                   help="smallest face searched, px of the photo (of the copy faces are searched on, twice the "
+                        "output's size, when the photo is larger)" + _d("min_face_size"))
     from painterly.cli.photo import add_photo_options
 
     add_photo_options(p)
