@@ -164,3 +164,24 @@ def test_one_detector_per_process_and_resolved_device() -> None:
 
     assert shared_detector(20.0, "auto") is shared_detector(20, str(resolve_device("auto")))
     assert shared_detector(20.0, "cpu") is shared_detector(20.0, "cpu")
+
+
+def test_detect_on_copy_scans_a_smaller_copy_and_maps_faces_back() -> None:
+    from painterly.faces.detection import detect_on_copy
+    from painterly.faces.face import Face, Landmarks
+
+    seen: list[tuple[int, int]] = []
+
+    def fake(image: Image.Image) -> list[Face]:  # one face at fixed copy pixels
+        seen.append(image.size)
+        pts = [(10.0, 10.0), (20.0, 10.0), (15.0, 15.0), (11.0, 20.0), (19.0, 20.0)]
+        return [Face((5.0, 5.0, 25.0, 25.0), 0.99, Landmarks(*pts))]
+
+    image = Image.new("RGB", (400, 300))
+    (face,) = detect_on_copy(fake, image, 0.25)
+    assert seen == [(100, 75)]
+    assert face.box == pytest.approx((20.0, 20.0, 100.0, 100.0))
+    assert face.landmarks.nose == pytest.approx((60.0, 60.0))
+    seen.clear()
+    (face,) = detect_on_copy(fake, image, 3.0)  # never enlarged: the image itself
+    assert seen == [(400, 300)] and face.box == (5.0, 5.0, 25.0, 25.0)

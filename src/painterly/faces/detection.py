@@ -7,6 +7,7 @@ Coordinates are pixels of the input image, (x, y) with x to the right, y down.
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from functools import lru_cache
 
 import numpy as np
@@ -21,7 +22,7 @@ from painterly.faces.mtcnn import ONet, PNet, RNet, load_mtcnn_weights
 from painterly.faces.plausible import DEFAULT_CHECK, FaceCheck, plausible_faces
 from painterly.image.io import ImageInput, load_image
 
-__all__ = ["Face", "FaceDetector", "Landmarks", "box_iou", "detect", "nms", "shared_detector"]
+__all__ = ["Face", "FaceDetector", "Landmarks", "box_iou", "detect", "detect_on_copy", "nms", "shared_detector"]
 
 
 def box_iou(a: torch.Tensor, b: torch.Tensor, method: str = "union") -> torch.Tensor:
@@ -215,3 +216,16 @@ def detect(
 ) -> list[Face]:
     """Detect faces in an image (path, PIL image or array); best score first."""
     return shared_detector(min_face_size, device)(image)
+
+
+def detect_on_copy(detector: Callable[[Image.Image], list[Face]], image: Image.Image, scale: float) -> list[Face]:
+    """Faces found by ``detector`` on a BOX-downscaled copy of ``image`` (``scale`` of
+    its sides), given in ``image``'s pixels. A ``scale`` of 1 or more detects on
+    ``image`` itself: the copy is never enlarged. MTCNN's cost grows with the pixels it
+    scans (about 0.35 s per megapixel on 2 cores), not with what the caller needs."""
+    if scale >= 1.0:
+        return list(detector(image))
+    small = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),
+                         Image.Resampling.BOX)
+    sx, sy = image.width / small.width, image.height / small.height
+    return [f.moved(sx, sy) for f in detector(small)]

@@ -22,7 +22,7 @@ from PIL import Image
 
 from painterly.errors import ConfigError
 from painterly.events import Callback
-from painterly.faces.detection import Face, FaceDetector, shared_detector
+from painterly.faces.detection import Face, FaceDetector, detect_on_copy, shared_detector
 from painterly.faces.face_pass import FacePass
 from painterly.faces.identity import IdentityMeter, similarity_transform
 from painterly.faces.masks import face_mask, face_parts_mask
@@ -126,13 +126,7 @@ def find_faces(stylizer: Stylizer, image: Image.Image, detector: FaceDetector) -
     detector's ``min_face_size`` in output pixels (10 px by default), which is below
     what any setting here can keep recognisable."""
     h, w = scaled_size(image.height, image.width, stylizer.config.size)
-    scale = min(1.0, _DETECT_OVER_OUTPUT * max(h, w) / max(image.height, image.width))
-    if scale >= 1.0:
-        return list(detector(image))
-    small = image.resize((max(1, round(image.width * scale)), max(1, round(image.height * scale))),
-                         Image.Resampling.BOX)
-    sx, sy = image.width / small.width, image.height / small.height
-    return [f.moved(sx, sy) for f in detector(small)]
+    return detect_on_copy(detector, image, _DETECT_OVER_OUTPUT * max(h, w) / max(image.height, image.width))
 
 
 def _face_pass(

@@ -329,12 +329,9 @@ def _face_routes(app: FastAPI, settings: ServerSettings) -> None:
     async def faces(image: Annotated[UploadFile, File()]) -> dict[str, Any]:
         """Face detection on an uploaded image: boxes, scores, five landmarks."""
         img = read_image(await read_upload(image, "image", settings), "image", settings)
-        from painterly.faces.detection import detect
+        from painterly.faces.detection import detect, detect_on_copy
 
-        scale = min(1.0, math.sqrt(settings.face_pixels / (img.width * img.height)))
-        small = img if scale == 1.0 else img.resize((max(1, round(img.width * scale)),
-                                                     max(1, round(img.height * scale))), Image.Resampling.BOX)
+        scale = math.sqrt(settings.face_pixels / (img.width * img.height))
         async with faces_lock:  # one detection at a time: memory stays bounded under parallel requests
-            found = await asyncio.to_thread(detect, small)
-        found = [f.moved(img.width / small.width, img.height / small.height) for f in found]
+            found = await asyncio.to_thread(detect_on_copy, detect, img, scale)
         return {"width": img.width, "height": img.height, "faces": [f.to_dict() for f in found]}
