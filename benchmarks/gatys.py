@@ -66,6 +66,8 @@ def worker(args: argparse.Namespace) -> dict[str, object]:
     cfg = GatysConfig(size=args.size, backbone=args.backbone, device=args.device, statistic=args.statistic)
     if args.method == "painterly-512":  # all the budget at full resolution: the lowest-loss setting
         cfg = cfg.replace(multiscale=False, iterations=args.full_res_iterations)
+    if args.method == "painterly-eager":  # the default without CUDA graphs (the same on a CPU)
+        cfg = cfg.replace(cuda_graphs=False)
     content_img = load_image(args.content)
     st = Stylizer(args.style, cfg, backbone=backbone)
     device = st.device
@@ -76,7 +78,13 @@ def worker(args: argparse.Namespace) -> dict[str, object]:
             torch.cuda.synchronize()
             torch.cuda.reset_peak_memory_stats()
         t0 = time.perf_counter()
-        result = st.stylize(content_img)
+        if args.method == "painterly-ns":  # the square roots graphs use, without graphs (any device)
+            from painterly.losses.sqrtm import sqrt_solver
+
+            with sqrt_solver("newton-schulz"):
+                result = st.stylize(content_img)
+        else:
+            result = st.stylize(content_img)
         if device.type == "cuda":
             torch.cuda.synchronize()
         wall = time.perf_counter() - t0
@@ -159,6 +167,8 @@ def main() -> None:
     p.add_argument("--statistics", action="store_true", help="also compare gram and wasserstein defaults")
     p.add_argument("--full-res-iterations", type=int, default=180,
                    help="evaluations of the 'painterly-512' case (--no-multiscale --iterations N)")
+    p.add_argument("--newton-schulz", action="store_true",
+                   help="also the default with the Newton-Schulz square roots that CUDA graphs use, eagerly")
     p.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--method", default="painterly", help=argparse.SUPPRESS)
     p.add_argument("--backbone", default="efficientnet-lite0", help=argparse.SUPPRESS)
@@ -189,10 +199,14 @@ def main() -> None:
         if bb != "vgg19" or args.device != "cpu":
             rows.append(_run_case(common, ["--backbone", bb, "--method", "painterly-512",
                                            "--full-res-iterations", str(args.full_res_iterations)]))
+        if args.device.startswith("cuda"):  # the default captures CUDA graphs: against it without
+            rows.append(_run_case(common, ["--backbone", bb, "--method", "painterly-eager"]))
+        if args.newton_schulz:
+            rows.append(_run_case(common, ["--backbone", bb, "--method", "painterly-ns"]))
         if args.statistics and bb != "vgg19":
             other = "gram" if ours["statistic"] == "wasserstein" else "wasserstein"
             rows.append(_run_case(common, ["--backbone", bb, "--method", "painterly", "--statistic", other]))
-    head = (f"{'backbone':20s} {'method':13s} {'stat':11s} {'wall s':>8s} {'evals':>6s} {'s/eval':>7s} "
+    head = (f"{'backbone':20s} {'method':15s} {'stat':11s} {'wall s':>8s} {'evals':>6s} {'s/eval':>7s} "
             f"{'peak MB':>8s} {'final loss':>10s} {'judge style':>11s} {'judge cont':>10s}")
     print(head)
     print("-" * len(head))
@@ -200,7 +214,7 @@ def main() -> None:
         wall = f"{float(r['wall_s']):8.1f}"
         if "extrapolated_wall_s" in r:
             wall = f"{float(r['extrapolated_wall_s']):7.0f}*"
-        print(f"{r['backbone']:20s} {r['method']:13s} {r['statistic']:11s} {wall} {r['evals']!s:>6s} "
+        print(f"{r['backbone']:20s} {r['method']:15s} {r['statistic']:11s} {wall} {r['evals']!s:>6s} "
               f"{float(r['s_per_eval']):7.3f} {float(r['peak_mb']):8.0f} {float(r['final_loss']):10.4f} "
               f"{r.get('judge_style', float('nan')):11.4f} {r.get('judge_content', float('nan')):10.4f}")
     print()

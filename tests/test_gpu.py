@@ -131,3 +131,52 @@ def test_backbone_runs_nchw_on_gpu_and_matches_cpu() -> None:
     again = net.to("cpu")(x, layers)
     assert next(p for p in net.parameters() if p.dim() == 4).is_contiguous(memory_format=torch.channels_last)
     torch.testing.assert_close(again["block7"], cpu["block7"])
+
+
+def test_graphed_evaluation_equals_the_eager_one_and_follows_the_image(shared_data: Path) -> None:
+    from painterly.image import pil_to_tensor
+    from painterly.losses.sqrtm import sqrt_solver
+    from painterly.methods.graphed import GraphedEvaluation
+
+    cfg = GatysConfig(size=128, backbone="efficientnet-lite0", device="cuda")
+    st = Stylizer(shared_data / "styles" / "starry_night.jpg", cfg)
+    content = pil_to_tensor(resize_long_side(load_image(shared_data / "faces" / "obama.jpg"), 128), "cuda")
+    objective = st.objective(content)
+    x = content.clone().requires_grad_(True)
+    graphed = GraphedEvaluation(objective, x)
+    for step in range(3):
+        with torch.no_grad():
+            x.add_(0.02 * torch.randn_like(x))  # in place, as L-BFGS moves it
+        total, values = graphed()
+        got, grad = values.tolist(), x.grad.clone()
+        eager_x = x.detach().clone().requires_grad_(True)
+        with sqrt_solver("newton-schulz"):
+            want_total, terms = objective(eager_x)
+        want_total.backward()
+        assert got[0] == pytest.approx(want_total.item(), rel=1e-4), step
+        assert float(total) == pytest.approx(got[0])
+        assert graphed.names == list(terms)
+        assert float((grad - eager_x.grad).norm() / eager_x.grad.norm()) < 1e-3
+
+
+def test_lbfgs_with_cuda_graphs_reaches_the_eager_loss(shared_data: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from painterly.methods import graphed as graphed_module
+
+    made = []
+    real = graphed_module.GraphedEvaluation
+
+    def counting(*args: object, **kwargs: object) -> object:
+        made.append(1)
+        return real(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(graphed_module, "GraphedEvaluation", counting)
+    content = resize_long_side(load_image(shared_data / "faces" / "obama.jpg"), 256)
+    losses = {}
+    for graphs in (False, True):
+        cfg = GatysConfig(size=256, backbone="efficientnet-lite0", device="cuda", cuda_graphs=graphs,
+                          coarse_iterations=40, iterations=30)
+        res = Stylizer(shared_data / "styles" / "starry_night.jpg", cfg).stylize(content)
+        losses[graphs] = res.losses["total"]
+        assert res.steps == 70
+    assert len(made) == 2  # one capture per scale, graphed run only
+    assert abs(losses[True] - losses[False]) / losses[False] < 0.05, losses

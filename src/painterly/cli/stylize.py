@@ -111,6 +111,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     o.add_argument("--ema", type=number, help="average iterates with this decay, 0 = off" + _d("ema"))
     o.add_argument("--seed", type=int, help="random seed" + _d("seed"))
     o.add_argument("--device", help="auto, cpu, cuda or mps" + _d("device"))
+    o.add_argument("--cuda-graphs", action=argparse.BooleanOptionalAction, help="replay each L-BFGS evaluation "
+                   "as one CUDA graph (default: on CUDA devices)")
     f = p.add_argument_group("portraits")
     f.add_argument("--face-aware", dest="face_aware", action="store_true", default=None,
                    help="keep faces recognisable (default: on when a face is found)")

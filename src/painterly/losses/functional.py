@@ -15,6 +15,8 @@ import torch
 import torch.nn.functional as F
 from torch.autograd.function import once_differentiable
 
+from painterly.losses.sqrtm import sqrtm_psd, trace_sqrtm, trace_sqrtm_many
+
 __all__ = [
     "content_loss",
     "fit_mask",
@@ -22,6 +24,7 @@ __all__ = [
     "gram_matrix",
     "mean_and_second_moment",
     "mean_std_loss",
+    "sqrtm_psd",
     "total_variation",
     "trace_sqrtm",
     "trace_sqrtm_many",
@@ -216,72 +219,6 @@ def mean_and_second_moment(
         mean = (features * m).sum((-2, -1)) / m.sum((-2, -1)).clamp_min(_EPS)
         return mean, gram_matrix(features, m)
     return _Moments.apply(features, m)
-
-
-_HOST_EIGH_MAX = 160  # widest matrix sent to the CPU solver from a GPU (efficientnet-lite0: 80)
-
-
-def _eigh(m: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-    """``torch.linalg.eigh``; for a GPU tensor up to ``_HOST_EIGH_MAX`` wide, on the CPU
-    in float64. Measured on an H100 (torch 2.11) with efficientnet-lite0: the float32 GPU
-    solver waits for the host anyway (it checks for errors), and with it batched over the
-    style layers the 500-step L-BFGS loop stalled at loss 0.60 instead of 0.51; on the CPU
-    in float64 it reaches 0.51. Wider matrices (VGG-19's 256 and 512 channels) stay on the
-    GPU, where one solve costs about what the CPU needs for it (not measured further)."""
-    if m.device.type == "cpu" or m.shape[-1] > _HOST_EIGH_MAX:
-        return torch.linalg.eigh(m)
-    vals, vecs = torch.linalg.eigh(m.detach().to("cpu", torch.float64))
-    return vals.to(m.device, m.dtype), vecs.to(m.device, m.dtype)
-
-
-class _TraceSqrtm(torch.autograd.Function):
-    """tr(sqrt(M)) for symmetric positive semi-definite M, with gradient 1/2 M^(-1/2)."""
-
-    @staticmethod
-    def forward(ctx: Any, m: torch.Tensor, eps: float) -> torch.Tensor:
-        vals, vecs = _eigh(m)
-        s = vals.clamp_min(eps).sqrt()
-        ctx.save_for_backward(vecs, s)
-        return s.sum(-1)
-
-    @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
-        vecs, s = ctx.saved_tensors
-        g = (vecs * (0.5 / s).unsqueeze(-2)) @ vecs.transpose(-2, -1)
-        return g * grad[..., None, None], None
-
-
-def trace_sqrtm(m: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
-    """Trace of the principal square root of symmetric PSD matrices (..., C, C)."""
-    return _TraceSqrtm.apply(m, eps)
-
-
-def sqrtm_psd(m: torch.Tensor, eps: float = 1e-8) -> torch.Tensor:
-    """Principal square root of symmetric PSD matrices (no gradient needed: targets).
-
-    Computed once per style and size, in float64 on the CPU: style covariances are
-    rank-deficient (a deep layer of a small image has fewer positions than channels) and
-    the square root of their cluster of tiny eigenvalues is where float32 loses digits.
-    """
-    vals, vecs = torch.linalg.eigh(m.detach().to("cpu", torch.float64))
-    root = (vecs * vals.clamp_min(eps).sqrt().unsqueeze(-2)) @ vecs.transpose(-2, -1)
-    return root.to(m.device, m.dtype)
-
-
-def trace_sqrtm_many(mats: Sequence[torch.Tensor], eps: float = 1e-8) -> list[torch.Tensor]:
-    """:func:`trace_sqrtm` of several batches of symmetric PSD matrices (each
-    (..., C_i, C_i)), with one eigendecomposition per distinct size C_i: matrices of a
-    size are concatenated into one batch. On a GPU every solver call is a host round
-    trip (:func:`_eigh`), so fewer calls are faster; values and gradients are exactly
-    those of one call per matrix."""
-    flat = [m.reshape(-1, m.shape[-2], m.shape[-1]) for m in mats]
-    out: list[torch.Tensor | None] = [None] * len(mats)
-    for c in dict.fromkeys(f.shape[-1] for f in flat):
-        idx = [i for i, f in enumerate(flat) if f.shape[-1] == c]
-        traces = trace_sqrtm(torch.cat([flat[i] for i in idx]), eps)
-        for i, t in zip(idx, traces.split([flat[i].shape[0] for i in idx]), strict=True):
-            out[i] = t.reshape(mats[i].shape[:-2])
-    return [t for t in out if t is not None]
 
 
 def wasserstein_style_losses(

@@ -58,6 +58,9 @@ class GatysConfig:
     seed: int | None = 0
     original_colors: str | None = None
     device: str = "auto"
+    # L-BFGS's evaluation captured as a CUDA graph and replayed (painterly.methods.graphed);
+    # None: on CUDA devices, True: required (refused off CUDA), False: never
+    cuda_graphs: bool | None = None
     fit_memory: bool = False
     max_memory: float | None = None  # bytes; scales past it are optimised in tiles (default: what is free)
     # scales whose long side is past this take the coarser scale's result (upsampled) as their content: they

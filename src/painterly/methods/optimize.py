@@ -12,6 +12,7 @@ import torch
 from painterly.errors import NonFiniteLossError
 from painterly.losses import Objective
 from painterly.methods.config import GatysConfig
+from painterly.methods.graphed import graph_evaluation, wants_graph
 
 __all__ = ["optimize"]
 
@@ -55,14 +56,23 @@ def optimize(
     if n_iter == 0:
         return best, best
     evals = 0
+    graphed = None
+    if wants_graph(cfg.cuda_graphs, x, objective, cfg.optimizer, n_iter):
+        graphed = graph_evaluation(objective, x)
 
-    def closure() -> torch.Tensor:
-        nonlocal best, best_loss, evals, ema
+    def evaluate() -> tuple[torch.Tensor, list[str], list[float]]:
+        if graphed is not None:  # clamp, loss and gradient replayed in one call
+            total, values = graphed()
+            return total, graphed.names, values.tolist()
         with torch.no_grad():
             x.clamp_(0, 1)
         total, terms = objective(x)
         # one device-to-host copy for all logged numbers (each float() would wait for the GPU)
-        value, *term_values = torch.stack([total.detach(), *(v.detach() for v in terms.values())]).tolist()
+        return total, list(terms), torch.stack([total.detach(), *(v.detach() for v in terms.values())]).tolist()
+
+    def closure() -> torch.Tensor:
+        nonlocal best, best_loss, evals, ema
+        total, names, (value, *term_values) = evaluate()
         if not math.isfinite(value):
             raise NonFiniteLossError(
                 f"loss became {value} at evaluation {evals + 1}; try lower weights or optimizer=adam",
@@ -74,9 +84,10 @@ def optimize(
             best = x.detach().clone()
         if ema is not None:
             ema.mul_(cfg.ema).add_(x.detach(), alpha=1 - cfg.ema)
-        on_step(x.detach(), {"total": value, **dict(zip(terms, term_values, strict=True))})
-        x.grad = None
-        total.backward()
+        on_step(x.detach(), {"total": value, **dict(zip(names, term_values, strict=True))})
+        if graphed is None:
+            x.grad = None
+            total.backward()
         return total
 
     _skip_dynamo_import()
