@@ -12,7 +12,8 @@ eigendecompositions: whole-image style 0.4753 vs 0.4848, identity 0.275 vs 0.281
 Only the plain :class:`~painterly.losses.Objective` (portrait regions included) is
 captured: wrappers that keep Python state between evaluations (video's temporal terms,
 the photorealistic regulariser) run eagerly. If the capture fails, the run goes on
-eagerly with one warning.
+eagerly with one warning; so does it when the first replay does not give the eager
+evaluation's loss and gradient (checked once per capture).
 """
 
 from __future__ import annotations
@@ -62,10 +63,12 @@ class GraphedEvaluation:
         with sqrt_solver("newton-schulz"), torch.cuda.stream(side):
             # lazy initialisation (cuDNN and cuBLAS handles, workspaces, the objective's
             # cached masks and targets) happens here, outside the capture
-            for _ in range(warmup):
+            for _ in range(max(1, warmup)):
                 x.grad = None
-                total, _ = self._evaluate(objective)
+                total, eager = self._evaluate(objective)
                 total.backward()
+            assert x.grad is not None
+            eager_grad = x.grad.detach().clone()
         torch.cuda.current_stream(x.device).wait_stream(side)
         x.grad = None  # the captured backward allocates the gradient in the graph's pool
         self.graph = torch.cuda.CUDAGraph()
@@ -74,6 +77,19 @@ class GraphedEvaluation:
             total, values = self._evaluate(objective)
             total.backward()
         self.total, self.values = total.detach(), values
+        self._check(eager, eager_grad)
+
+    def _check(self, eager: torch.Tensor, eager_grad: torch.Tensor) -> None:
+        """Replay once at the warm-up's image and compare with its eager evaluation: a
+        graph that baked in something from the host would differ, and the caller then
+        runs eagerly (:func:`graph_evaluation`) instead of optimising the wrong loss."""
+        self.graph.replay()
+        assert self.x.grad is not None
+        loss_gap = float((self.values - eager).abs().max() / eager.abs().max().clamp_min(1e-12))
+        grad_gap = float((self.x.grad - eager_grad).norm() / eager_grad.norm().clamp_min(1e-12))
+        if not (loss_gap < 1e-3 and grad_gap < 1e-2):  # TF32 convolutions: not bit-equal
+            raise RuntimeError(f"the graph's replay differs from the eager evaluation (loss by {loss_gap:.1e}, "
+                               f"gradient by {grad_gap:.1e})")
 
     def _evaluate(self, objective: Objective) -> tuple[torch.Tensor, torch.Tensor]:
         with torch.no_grad():
