@@ -15,9 +15,15 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-__all__ = ["MobileNetV2Judge", "judge_weights_path"]
+__all__ = ["MobileNetV2Judge", "judge_weights_path", "style_at_output_scale"]
 
 _SETTINGS = ((1, 16, 1, 1), (6, 24, 2, 2), (6, 32, 3, 2), (6, 64, 4, 2), (6, 96, 3, 1), (6, 160, 3, 2), (6, 320, 1, 1))
+
+
+def style_at_output_scale(style: torch.Tensor, output: torch.Tensor) -> torch.Tensor:
+    """The style image (area-)resized so its long side is the output's: the scale at which
+    every benchmark compares an output's style with the painting's."""
+    return F.interpolate(style, scale_factor=max(output.shape[-2:]) / max(style.shape[-2:]), mode="area")
 
 
 def judge_weights_path() -> Path:

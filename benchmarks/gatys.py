@@ -41,15 +41,13 @@ def _peak_mb(device: str) -> float:
 
 def _judge_scores(image, content, style) -> dict[str, float]:
     sys.path.insert(0, str(HERE))
-    from _judge import MobileNetV2Judge
+    from _judge import MobileNetV2Judge, style_at_output_scale
 
     try:
         judge = MobileNetV2Judge()
     except SystemExit:  # judge not installed: no quality columns
         return {}
-    import torch.nn.functional as F
-
-    style_r = F.interpolate(style, scale_factor=max(image.shape[-2:]) / max(style.shape[-2:]), mode="area")
+    style_r = style_at_output_scale(style, image)
     return {"judge_style": judge.style_distance(image.cpu(), style_r.cpu()),
             "judge_content": judge.content_distance(image.cpu(), content.cpu())}
 

@@ -27,7 +27,6 @@ import warnings
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 HERE = Path(__file__).resolve().parent
 DATA = HERE.parent.parent / "shared" / "data"
@@ -103,7 +102,7 @@ def main() -> None:
         _compose(Path(args.compose), args.pairs.split(","), args.sheet or "docs/portraits.png")
         return
 
-    from _judge import MobileNetV2Judge
+    from _judge import MobileNetV2Judge, style_at_output_scale
     from painterly import GatysConfig, Stylizer, create_backbone
     from painterly.faces.detection import FaceDetector
     from painterly.image import load_image, pil_to_tensor
@@ -158,8 +157,7 @@ def main() -> None:
                 res = stylize_portrait(st, img, PortraitConfig(**options), detector=detector, faces=faces)
                 seconds = time.perf_counter() - t0
                 out = res.result.tensor
-                style_r = F.interpolate(style_t, scale_factor=max(out.shape[-2:]) / max(style_t.shape[-2:]),
-                                        mode="area")
+                style_r = style_at_output_scale(style_t, out)
                 whole = judge.style_distance(out, style_r)
                 tiles.append((mode, res.image))
                 if args.save_dir:
@@ -235,7 +233,7 @@ def control_ratio(judge: object, out: torch.Tensor, boxes: list, style_r: torch.
 
 def _controls(folder: Path, rows_file: str) -> None:
     """Face ratio next to the size-controlled ratio, from an earlier run's --save-dir and --json."""
-    from _judge import MobileNetV2Judge
+    from _judge import MobileNetV2Judge, style_at_output_scale
     from painterly.faces.detection import FaceDetector
     from painterly.image import load_image, pil_to_tensor
 
@@ -253,7 +251,7 @@ def _controls(folder: Path, rows_file: str) -> None:
         s = out.shape[-1] / photo.width
         boxes = [tuple(v * s for v in b) for b in faces_of[r["photo"]]]
         style_t = pil_to_tensor(load_image(DATA / "styles" / f"{r['style']}.jpg"))
-        style_r = F.interpolate(style_t, scale_factor=max(out.shape[-2:]) / max(style_t.shape[-2:]), mode="area")
+        style_r = style_at_output_scale(style_t, out)
         ctrl = control_ratio(judge, out, boxes, style_r, r["whole"])
         if ctrl is None:
             continue

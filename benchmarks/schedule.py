@@ -47,9 +47,8 @@ def main() -> None:
     ap.add_argument("variants", nargs="+", help="NAME=FLAGS; the first is the baseline")
     args = ap.parse_args()
 
-    import torch.nn.functional as F
 
-    from _judge import MobileNetV2Judge
+    from _judge import MobileNetV2Judge, style_at_output_scale
     from painterly.cli.main import main as painterly
     from painterly.image import load_image, pil_to_tensor
     from portrait import face_crop
@@ -79,8 +78,7 @@ def main() -> None:
                     raise SystemExit(f"{photo.name} x {style.stem} ({name}) exited {code}")
                 record = json.loads(out.with_suffix(".json").read_text())
                 image = pil_to_tensor(load_image(out))
-                style_r = F.interpolate(style_t, scale_factor=max(image.shape[-2:]) / max(style_t.shape[-2:]),
-                                        mode="area")
+                style_r = style_at_output_scale(style_t, image)
                 faces = record.get("portrait", {}).get("faces") or []
                 row = {"photo": photo.name, "style": style.stem, "variant": name, "sec": sec,
                        "identity": record["portrait"]["identity_distance"][0] if faces else None,

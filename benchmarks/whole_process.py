@@ -72,9 +72,7 @@ def _children_usage() -> tuple[float, float, int]:
 def _main_job(repeats: int, old_src: str | None) -> None:
     import json
 
-    import torch.nn.functional as F
-
-    from _judge import MobileNetV2Judge
+    from _judge import MobileNetV2Judge, style_at_output_scale
     from painterly.image import load_image, pil_to_tensor
     from portrait import face_crop
 
@@ -115,7 +113,7 @@ def _main_job(repeats: int, old_src: str | None) -> None:
         record = json.loads(out_path.with_suffix(".json").read_text())
         ident = record["portrait"]["identity_distance"][0]
         out = pil_to_tensor(load_image(out_path))
-        style_r = F.interpolate(style_t, scale_factor=max(out.shape[-2:]) / max(style_t.shape[-2:]), mode="area")
+        style_r = style_at_output_scale(style_t, out)
         box = record["portrait"]["faces"][0]["box"]
         whole = judge.style_distance(out, style_r)
         face = judge.style_distance(face_crop(out, box), style_r)
